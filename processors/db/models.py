@@ -1,0 +1,197 @@
+"""Typed SQLAlchemy models: the processors' state, history, dedupe and outbox tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from processors.db.types import BigId, UtcDateTime
+
+SHORT = 64
+ID = 191
+TEXT = 2048
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every processors table."""
+
+
+class SentMessage(Base):
+    """What a sending system told us it handed to a vendor, and its reconciled status."""
+
+    __tablename__ = "sent_messages"
+    __table_args__ = (
+        UniqueConstraint("vendor", "message_id", name="uq_sent_messages_vendor_message_id"),
+        Index("ix_sent_messages_vendor_client_ref", "vendor", "client_ref"),
+        Index("ix_sent_messages_vendor_batch_recipient", "vendor", "batch_id", "recipient"),
+        Index("ix_sent_messages_sent_at", "sent_at"),
+        Index("ix_sent_messages_status_sent_at", "status", "sent_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    message_id: Mapped[str] = mapped_column(String(ID))  # normalized with normalize_message_id
+    raw_message_id: Mapped[str] = mapped_column(String(ID))
+    batch_id: Mapped[str | None] = mapped_column(String(ID))
+    campaign_id: Mapped[str | None] = mapped_column(String(ID))
+    client_ref: Mapped[str | None] = mapped_column(String(ID))
+    recipient: Mapped[str] = mapped_column(String(SHORT))  # digits_msisdn
+    sender: Mapped[str | None] = mapped_column(String(SHORT))
+    parts: Mapped[int] = mapped_column(Integer, default=1)
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    country_iso2: Mapped[str | None] = mapped_column(String(2))
+    account: Mapped[str | None] = mapped_column(String(SHORT))
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    status_changed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    final_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    first_receipt_received_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
+    source_event_id: Mapped[str] = mapped_column(String(SHORT))
+
+
+class Receipt(Base):
+    """Every delivery receipt ever consumed, matched or parked, with the raw payload and what we did."""
+
+    __tablename__ = "receipts"
+    __table_args__ = (
+        Index("ix_receipts_vendor_message_id", "vendor", "message_id"),
+        Index("ix_receipts_sent_message_id", "sent_message_id"),
+        Index("ix_receipts_received_at", "received_at"),
+        Index(
+            "ix_receipts_parked_vendor_message_id", "vendor", "message_id",
+            postgresql_where=text("parked"), sqlite_where=text("parked"),
+        ),
+        Index(
+            "ix_receipts_parked_vendor_client_ref", "vendor", "client_ref",
+            postgresql_where=text("parked"), sqlite_where=text("parked"),
+        ),
+        Index(
+            "ix_receipts_parked_vendor_batch_recipient", "vendor", "batch_id", "recipient",
+            postgresql_where=text("parked"), sqlite_where=text("parked"),
+        ),
+        Index("ix_receipts_parked_received_at", "received_at", postgresql_where=text("parked"),
+              sqlite_where=text("parked")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    message_id: Mapped[str] = mapped_column(String(ID))  # normalized
+    raw_message_id: Mapped[str] = mapped_column(String(ID))
+    status: Mapped[str] = mapped_column(String(16))
+    vendor_status: Mapped[str] = mapped_column(String(SHORT))
+    vendor_code: Mapped[str | None] = mapped_column(String(SHORT))
+    occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    batch_id: Mapped[str | None] = mapped_column(String(ID))
+    client_ref: Mapped[str | None] = mapped_column(String(ID))
+    recipient: Mapped[str | None] = mapped_column(String(SHORT))
+    count: Mapped[int | None] = mapped_column(Integer)
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)  # the whole event data, vendor payload included
+    sent_message_id: Mapped[int | None] = mapped_column(ForeignKey("sent_messages.id"))
+    parked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # applied | ignored_older | duplicate | conflict | parked | summary
+    outcome: Mapped[str] = mapped_column(String(16))
+    previous_status: Mapped[str | None] = mapped_column(String(16))
+
+
+class ProcessedEvent(Base):
+    """Event ids a consumer group already applied, so a replay after a crash changes nothing."""
+
+    __tablename__ = "processed_events"
+
+    consumer_group: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(ID))
+    partition: Mapped[int] = mapped_column(Integer)
+    offset: Mapped[int] = mapped_column(BigId)
+    processed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class OutboxRecord(Base):
+    """An event written in the same transaction as the state it describes; the relay publishes it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unsent", "id", postgresql_where=text("sent_at IS NULL"),
+              sqlite_where=text("sent_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(SHORT))
+    topic: Mapped[str] = mapped_column(String(ID))
+    key: Mapped[str] = mapped_column(String(ID))
+    headers: Mapped[list[list[str]]] = mapped_column(JSON)
+    value: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class OptOutState(Base):
+    """Current consent of one subscriber for one scope key (our number, or '*' account-wide)."""
+
+    __tablename__ = "opt_out_state"
+    __table_args__ = (UniqueConstraint("msisdn", "scope_key", name="uq_opt_out_state_msisdn_scope_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    msisdn: Mapped[str] = mapped_column(String(SHORT))
+    scope_key: Mapped[str] = mapped_column(String(SHORT))
+    opted_out: Mapped[bool] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)  # the inbound message's receive time
+    last_keyword: Mapped[str] = mapped_column(String(SHORT))
+    source_event_id: Mapped[str] = mapped_column(String(SHORT))
+
+
+class OptOutHistory(Base):
+    """Every STOP, START and HELP we classified, with the inbound message that carried it."""
+
+    __tablename__ = "opt_out_history"
+    __table_args__ = (
+        Index("ix_opt_out_history_msisdn_scope_key", "msisdn", "scope_key"),
+        Index("ix_opt_out_history_received_at", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    msisdn: Mapped[str] = mapped_column(String(SHORT))
+    scope: Mapped[str] = mapped_column(String(16))  # sender | account
+    scope_key: Mapped[str] = mapped_column(String(SHORT))
+    sender: Mapped[str | None] = mapped_column(String(SHORT))
+    action: Mapped[str] = mapped_column(String(16))  # opt_out | opt_in | help
+    keyword: Mapped[str] = mapped_column(String(SHORT))
+    text: Mapped[str | None] = mapped_column(String(TEXT))
+    changed: Mapped[bool] = mapped_column(Boolean)  # False when already in that state (repeat STOP)
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    source_event_id: Mapped[str] = mapped_column(String(SHORT))
+    occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Click(Base):
+    """A link click, attributed to its sent message and campaign when we know them."""
+
+    __tablename__ = "clicks"
+    __table_args__ = (
+        Index("ix_clicks_vendor_message_id", "vendor", "message_id"),
+        Index("ix_clicks_sent_message_id", "sent_message_id"),
+        Index("ix_clicks_clicked_at", "clicked_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(String(SHORT), unique=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    message_id: Mapped[str] = mapped_column(String(ID))  # normalized
+    sent_message_id: Mapped[int | None] = mapped_column(ForeignKey("sent_messages.id"))
+    campaign_id: Mapped[str | None] = mapped_column(String(ID))
+    batch_id: Mapped[str | None] = mapped_column(String(ID))
+    recipient: Mapped[str] = mapped_column(String(SHORT))
+    url: Mapped[str] = mapped_column(String(TEXT))
+    clicked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    country: Mapped[str | None] = mapped_column(String(SHORT))
+    country_iso2: Mapped[str | None] = mapped_column(String(2))
+    raw: Mapped[dict[str, Any]] = mapped_column(JSON)
