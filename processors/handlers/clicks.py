@@ -1,0 +1,33 @@
+"""Clicks: record each link click, attributed to its sent message and campaign when known."""
+
+from __future__ import annotations
+
+from processors.db.models import Click
+from processors.db.uow import UnitOfWork
+from processors.handlers.reconciliation import sent_message_by_id
+from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
+
+
+def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
+    """Store the click; campaign and batch come from the sent message, else from the click itself."""
+    payload = envelope.payload
+    assert isinstance(payload, LinkClick)
+    message_id = normalize_message_id(payload.vendor, payload.message_id)
+    sent = sent_message_by_id(uow.session, payload.vendor, message_id)
+    uow.session.add(
+        Click(
+            event_id=envelope.id,
+            vendor=payload.vendor,
+            message_id=message_id,
+            sent_message_id=sent.id if sent else None,
+            campaign_id=sent.campaign_id if sent else None,
+            batch_id=(sent.batch_id if sent else None) or payload.batch_id,
+            recipient=digits_msisdn(payload.recipient) or payload.recipient,
+            url=payload.url,
+            clicked_at=payload.clicked_at,
+            received_at=payload.received_at,
+            country=payload.country,
+            country_iso2=payload.country_iso2.upper() if payload.country_iso2 else None,
+            raw=payload.to_data(),
+        )
+    )

@@ -1,0 +1,202 @@
+"""Reconciliation: match each delivery receipt to its sent message and drive the status forward."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy.orm import Session
+
+from processors.db.models import Receipt, SentMessage
+from processors.db.uow import UnitOfWork
+from processors.handlers import statuses
+from receiver.contract import (
+    FINAL_STATUSES,
+    DeliveryReceipt,
+    Envelope,
+    MessageStatus,
+    digits_msisdn,
+    normalize_message_id,
+    utc_now,
+)
+from smshooks.settings import Settings
+
+
+def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
+    """Store the receipt as history, then apply it to its sent message, or park it until that arrives."""
+    payload = envelope.payload
+    assert isinstance(payload, DeliveryReceipt)
+    receipt = receipt_row(envelope, payload)
+    uow.session.add(receipt)
+    if payload.count is not None and payload.recipient is None:
+        # Sinch batch summary lines (a count per status, no recipient) describe many messages at once:
+        # history only, never a status change, never parked.
+        receipt.outcome = statuses.SUMMARY
+        return
+    sent = find_sent_message(uow.session, receipt)
+    if sent is None:
+        receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
+        receipt.outcome = statuses.PARKED
+        return
+    apply_receipt(uow, sent, receipt)
+
+
+def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
+    """The history row of a receipt, with the whole event data as raw."""
+    return Receipt(
+        event_id=envelope.id,
+        vendor=payload.vendor,
+        message_id=normalize_message_id(payload.vendor, payload.message_id),
+        raw_message_id=payload.message_id,
+        status=payload.status,
+        vendor_status=payload.vendor_status,
+        vendor_code=payload.vendor_code,
+        occurred_at=payload.occurred_at,
+        received_at=payload.received_at,
+        batch_id=payload.batch_id,
+        client_ref=payload.client_ref,
+        recipient=digits_msisdn(payload.recipient),
+        count=payload.count,
+        raw=payload.to_data(),
+        parked=False,
+        outcome=statuses.PARKED,
+    )
+
+
+def sent_message_by_id(session: Session, vendor: str, message_id: str) -> SentMessage | None:
+    """The sent message with this vendor and normalized message id (the unique hot-path lookup)."""
+    statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id == message_id)
+    return session.scalars(statement).first()
+
+
+def find_sent_message(session: Session, receipt: Receipt) -> SentMessage | None:
+    """The sent message by (vendor, message id), else by client reference, else by batch + recipient."""
+    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id)
+    if sent is None and receipt.client_ref:
+        sent = session.scalars(
+            select(SentMessage)
+            .where(SentMessage.vendor == receipt.vendor, SentMessage.client_ref == receipt.client_ref)
+            .order_by(SentMessage.id)
+            .limit(1)
+        ).first()
+    if sent is None and receipt.batch_id and receipt.recipient:
+        sent = session.scalars(
+            select(SentMessage)
+            .where(
+                SentMessage.vendor == receipt.vendor,
+                SentMessage.batch_id == receipt.batch_id,
+                SentMessage.recipient == receipt.recipient,
+            )
+            .order_by(SentMessage.id)
+            .limit(1)
+        ).first()
+    return sent
+
+
+def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
+    """Run one matched receipt through the state machine, recording the outcome and emitting MessageStatus."""
+    receipt.sent_message_id = sent.id
+    receipt.parked = False
+    receipt.previous_status = sent.status
+    if sent.first_receipt_received_at is None or receipt.received_at < sent.first_receipt_received_at:
+        sent.first_receipt_received_at = receipt.received_at
+    outcome = statuses.decide(sent.status, receipt.status)
+    receipt.outcome = outcome
+    if outcome == statuses.APPLIED:
+        previous = sent.status
+        sent.status = receipt.status
+        # Our receive time, not the vendor's: vendor clocks lack zones or precision (Twilio's done date).
+        sent.status_changed_at = receipt.received_at
+        if statuses.is_final(receipt.status):
+            sent.final_at = receipt.received_at
+            if receipt.status == "delivered":
+                sent.delivered_at = receipt.received_at
+        uow.add_outbox(Envelope.wrap(message_status(sent, receipt, previous, conflict=False)))
+    elif outcome == statuses.CONFLICT:
+        # The first final stays; the event says so (status = kept final) and carries the conflicting
+        # receipt's vendor status and code, so downstream can see what disagreed.
+        sent.conflict = True
+        uow.add_outbox(Envelope.wrap(message_status(sent, receipt, sent.status, conflict=True)))
+
+
+def message_status(sent: SentMessage, receipt: Receipt, previous: str, *, conflict: bool) -> MessageStatus:
+    """The sms.message_status.v1 payload for a change (or conflict) caused by one receipt."""
+    return MessageStatus(
+        vendor=sent.vendor,
+        message_id=sent.message_id,
+        status=sent.status,
+        previous_status=previous,
+        is_final=statuses.is_final(sent.status),
+        conflict=conflict,
+        receipt_event_id=receipt.event_id,
+        changed_at=receipt.received_at,
+        received_at=receipt.received_at,
+        vendor_status=receipt.vendor_status,
+        vendor_code=receipt.vendor_code,
+        recipient=sent.recipient,
+        client_ref=sent.client_ref,
+        batch_id=sent.batch_id,
+    )
+
+
+def parked_receipts_for(session: Session, sent: SentMessage) -> list[Receipt]:
+    """Parked receipts that belong to a sent message, oldest first (vendor time, then our receive time)."""
+    keys: list[ColumnElement[bool]] = [Receipt.message_id == sent.message_id]
+    if sent.client_ref:
+        keys.append(Receipt.client_ref == sent.client_ref)
+    if sent.batch_id:
+        keys.append(and_(Receipt.batch_id == sent.batch_id, Receipt.recipient == sent.recipient))
+    found: dict[int, Receipt] = {}
+    for key in keys:  # one indexed lookup per key rather than an OR the planner may not split
+        statement = select(Receipt).where(Receipt.parked, Receipt.vendor == sent.vendor, key)
+        for receipt in session.scalars(statement):
+            found[receipt.id] = receipt
+    return sorted(found.values(), key=lambda r: (r.occurred_at or r.received_at, r.received_at, r.id))
+
+
+def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
+    """Apply the receipts parked for a newly stored sent message, in the order they happened."""
+    parked = parked_receipts_for(uow.session, sent)
+    for receipt in parked:
+        apply_receipt(uow, sent, receipt)
+    return len(parked)
+
+
+def unmatched_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:
+    """Receipts parked longer than `unmatched_receipt_hours`: the report's 'unmatched receipts'."""
+    cutoff = (now or utc_now()) - timedelta(hours=settings.unmatched_receipt_hours)
+    return and_(Receipt.parked, Receipt.received_at < cutoff)
+
+
+def count_unmatched_receipts(session: Session, settings: Settings, now: datetime | None = None) -> int:
+    """How many receipts are still parked after `unmatched_receipt_hours`."""
+    statement = select(func.count()).select_from(Receipt).where(unmatched_receipts_condition(settings, now))
+    return session.scalar(statement) or 0
+
+
+def missing_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:
+    """Sent messages with no final status after `missing_hours_for(vendor)` (per-vendor overrides apply)."""
+    now = now or utc_now()
+    not_final = SentMessage.status.not_in(sorted(FINAL_STATUSES))
+    overridden = {name: settings.missing_hours_for(name) for name in settings.vendors}
+    default_cutoff = now - timedelta(hours=settings.missing_receipt_hours)
+    clauses = [
+        and_(SentMessage.vendor == vendor, SentMessage.sent_at < now - timedelta(hours=hours))
+        for vendor, hours in overridden.items()
+    ]
+    others = SentMessage.sent_at < default_cutoff
+    if overridden:
+        others = and_(not_(SentMessage.vendor.in_(sorted(overridden))), others)
+    return and_(not_final, or_(others, *clauses))
+
+
+def count_missing_receipts(
+    session: Session, settings: Settings, now: datetime | None = None
+) -> dict[str, int]:
+    """Missing receipts per vendor (sent messages still without a final status past the vendor's age)."""
+    statement = (
+        select(SentMessage.vendor, func.count())
+        .where(missing_receipts_condition(settings, now))
+        .group_by(SentMessage.vendor)
+    )
+    return {vendor: count for vendor, count in session.execute(statement)}
