@@ -1,0 +1,392 @@
+"""The one consumer loop every processor runs: decode, dedupe, handle, commit DB, commit offsets, relay."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+from sqlalchemy import Engine, insert, select
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from processors.db.engine import make_engine, make_session_factory
+from processors.db.models import ProcessedEvent
+from processors.db.uow import UnitOfWork
+from processors.relay import relay_all
+from processors.topics import dead_letter_topic, ensure_topics
+from receiver.contract import Envelope, InvalidEvent, topic_name, utc_now
+from smshooks.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[Envelope, UnitOfWork], None]
+
+# Worth retrying: the database or the broker is down, slow, or a rebalance raced us. IntegrityError is
+# here because two members briefly owning one partition both insert the same processed event id;
+# the retry then finds it processed and skips it.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    InterfaceError,
+    IntegrityError,
+    KafkaError,
+    TimeoutError,
+    ConnectionError,
+)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures that go away by themselves (and must not send anything to a DLQ)."""
+    if isinstance(error, DBAPIError) and error.connection_invalidated:
+        return True
+    return isinstance(error, TRANSIENT_ERRORS)
+
+
+@dataclass(frozen=True)
+class Processor:
+    """A named consumer group: the topics it reads and the handler for each event type."""
+
+    name: str
+    topics: tuple[str, ...]
+    routes: Mapping[str, Handler]
+    outputs: tuple[str, ...] = ()
+
+    def group_id(self, settings: Settings) -> str:
+        """`smshooks-<name>`, under the topic prefix so that prefixed deployments never share groups."""
+        return f"{settings.topic_prefix}smshooks-{self.name}"
+
+    def input_topics(self, settings: Settings) -> list[str]:
+        """Broker-side names of the topics this processor consumes."""
+        return [topic_name(settings.topic_prefix, topic) for topic in self.topics]
+
+
+@dataclass
+class Stats:
+    """Counters of one processor's run, for logs, metrics and tests."""
+
+    batches: int = 0
+    handled: int = 0
+    duplicates: int = 0
+    skipped: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    relayed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Backoff:
+    """Bounded exponential backoff that wakes up early when the stop flag is set."""
+
+    def __init__(self, initial: float = 0.2, maximum: float = 10.0) -> None:
+        self.initial, self.maximum, self.delay = initial, maximum, initial
+
+    def wait(self, stop_flag: threading.Event) -> None:
+        """Sleep the current delay (or until stopped), then double it up to the maximum."""
+        stop_flag.wait(self.delay)
+        self.delay = min(self.delay * 2, self.maximum)
+
+    def reset(self) -> None:
+        """Back to the initial delay after a success."""
+        self.delay = self.initial
+
+
+def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
+    """A manually committing consumer in the processor's group, with the configured timings."""
+    return KafkaConsumer(
+        *processor.input_topics(settings),
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        group_id=processor.group_id(settings),
+        client_id=f"smshooks-{processor.name}",
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+        max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
+        session_timeout_ms=settings.consumer_session_timeout_ms,
+        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
+        max_poll_records=settings.consumer_max_poll_records,
+    )
+
+
+def make_producer(settings: Settings) -> KafkaProducer:
+    """An idempotent, acks=all producer for outbox relay and dead letters."""
+    return KafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        client_id="smshooks-processors",
+    )
+
+
+class ProcessorLoop:
+    """One processor's consumer, producer and database, driven until the stop flag is set."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        settings: Settings,
+        stop_flag: threading.Event,
+        session_factory: sessionmaker[Session],
+    ) -> None:
+        self.processor = processor
+        self.settings = settings
+        self.stop_flag = stop_flag
+        self.session_factory = session_factory
+        self.group = processor.group_id(settings)
+        self.stats = Stats()
+        self.backoff = Backoff()
+        self.consumer: KafkaConsumer | None = None
+        self.producer: KafkaProducer | None = None
+
+    def run(self) -> Stats:
+        """Consume until stopped; each batch is applied and committed before its offsets."""
+        if not self._connect():
+            return self.stats
+        needs_rewind = False
+        last_relay = 0.0
+        try:
+            while not self.stop_flag.is_set():
+                if needs_rewind:
+                    if not self._try(self._rewind):
+                        continue
+                    needs_rewind = False
+                polled = self._try(
+                    lambda: self.consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
+                )
+                if polled is False:
+                    continue
+                records = [record for batch in (polled or {}).values() for record in batch]
+                if records and not self._try(lambda records=records: self._process(records)):
+                    needs_rewind = True
+                    continue
+                if records or time.monotonic() - last_relay > 1.0:
+                    self._try(self._relay)
+                    last_relay = time.monotonic()
+            self._try(self._relay)
+        finally:
+            self._close()
+        return self.stats
+
+    def _connect(self) -> bool:
+        """Create topics, then the consumer and producer, retrying while the broker is unreachable."""
+        inputs = self.processor.input_topics(self.settings)
+        topics = inputs + [dead_letter_topic(t) for t in inputs]
+        topics += [topic_name(self.settings.topic_prefix, t) for t in self.processor.outputs]
+        while not self.stop_flag.is_set():
+            try:
+                ensure_topics(self.settings, topics)
+                self.producer = make_producer(self.settings)
+                self.consumer = make_consumer(self.processor, self.settings)
+                return True
+            except KafkaError as error:
+                log.warning("%s: broker not ready (%s), retrying", self.group, error)
+                self.backoff.wait(self.stop_flag)
+        return False  # stopped before we ever connected
+
+    def _try(self, step: Callable[[], object]) -> object:
+        """Run a step; on a transient failure log, back off and return False (the caller retries)."""
+        try:
+            result = step()
+        except Exception as error:
+            if not is_transient(error):
+                raise
+            self.stats.retries += 1
+            log.warning("%s: transient failure, backing off %.1fs: %r", self.group, self.backoff.delay, error)
+            self.backoff.wait(self.stop_flag)
+            return False
+        self.backoff.reset()
+        return True if result is None else result
+
+    def _process(self, records: list) -> None:
+        """Apply a polled batch: decode, handle in one transaction, DLQ the bad ones, commit offsets."""
+        self.stats.batches += 1
+        decoded: list[tuple[object, Envelope]] = []
+        dead: list[tuple[object, str]] = []
+        for record in records:
+            try:
+                decoded.append(
+                    (record, Envelope.decode(record.topic, record.key, record.headers, record.value))
+                )
+            except InvalidEvent as error:
+                dead.append((record, f"invalid_event: {error}"))
+            except Exception as error:  # noqa: BLE001 - any decoding crash means the record is unusable
+                dead.append((record, f"undecodable: {type(error).__name__}: {error}"))
+        try:
+            self._apply(decoded)
+        except Exception as error:
+            if is_transient(error):
+                raise
+            # A handler bug on one event must not stall its partition: retry event by event, DLQ the culprit.
+            log.exception("%s: batch failed, isolating the failing event", self.group)
+            dead.extend(self._apply_one_by_one(decoded))
+        self._dead_letter(dead)
+        self._commit_offsets(records)
+
+    def _apply(self, decoded: list[tuple[object, Envelope]]) -> None:
+        """Dedupe and handle every event of the batch in one unit of work, then commit it."""
+        with UnitOfWork(self.session_factory, self.settings) as uow:
+            seen = self._already_processed(uow.session, [envelope.id for _, envelope in decoded])
+            processed_rows = []
+            handled = duplicates = skipped = 0
+            for record, envelope in decoded:
+                handler = self.processor.routes.get(envelope.type)
+                if handler is None:
+                    skipped += 1  # another event type sharing the topic; not ours to handle
+                    continue
+                if envelope.id in seen:
+                    duplicates += 1  # a vendor retry or a replay after a crash
+                    continue
+                seen.add(envelope.id)
+                handler(envelope, uow)
+                processed_rows.append(self._processed_row(record, envelope))
+                handled += 1
+            if processed_rows:
+                uow.session.execute(insert(ProcessedEvent), processed_rows)
+            uow.commit()
+        self.stats.handled += handled
+        self.stats.duplicates += duplicates
+        self.stats.skipped += skipped
+
+    def _apply_one_by_one(self, decoded: list[tuple[object, Envelope]]) -> list[tuple[object, str]]:
+        """Apply each event in its own unit of work; return the ones whose handler raised."""
+        failed = []
+        for record, envelope in decoded:
+            try:
+                self._apply([(record, envelope)])
+            except Exception as error:
+                if is_transient(error):
+                    raise
+                failed.append((record, f"handler_error: {type(error).__name__}: {error}"))
+                self.stats.errors.append(f"{envelope.id}: {error!r}")
+        return failed
+
+    def _already_processed(self, session: Session, event_ids: list[str]) -> set[str]:
+        """Which of these ids this group already applied (one indexed query per 500 ids)."""
+        found: set[str] = set()
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            found.update(
+                session.scalars(
+                    select(ProcessedEvent.event_id).where(
+                        ProcessedEvent.consumer_group == self.group, ProcessedEvent.event_id.in_(chunk)
+                    )
+                )
+            )
+        return found
+
+    def _processed_row(self, record, envelope: Envelope) -> dict:
+        """The processed_events row that makes a replay of this event a no-op."""
+        return {
+            "consumer_group": self.group,
+            "event_id": envelope.id,
+            "topic": record.topic,
+            "partition": record.partition,
+            "offset": record.offset,
+            "processed_at": utc_now(),
+        }
+
+    def _dead_letter(self, dead: list[tuple[object, str]]) -> None:
+        """Copy bad records to `<topic>.dlq` with the reason and origin in headers; wait for the acks."""
+        if not dead:
+            return
+        assert self.producer is not None
+        futures = []
+        for record, reason in dead:
+            headers = list(record.headers or []) + [
+                ("dlq_reason", reason[:1000].encode()),
+                ("dlq_original_topic", record.topic.encode()),
+                ("dlq_original_partition", str(record.partition).encode()),
+                ("dlq_original_offset", str(record.offset).encode()),
+                ("dlq_consumer_group", self.group.encode()),
+            ]
+            log.warning(
+                "%s: dead-lettering %s/%s@%s: %s",
+                self.group,
+                record.topic,
+                record.partition,
+                record.offset,
+                reason,
+            )
+            futures.append(
+                self.producer.send(
+                    dead_letter_topic(record.topic), key=record.key, value=record.value, headers=headers
+                )
+            )
+        self.producer.flush(timeout=10)
+        for future in futures:
+            future.get(timeout=10)
+        self.stats.dead_lettered += len(dead)
+
+    def _commit_offsets(self, records: list) -> None:
+        """Commit the next offset of every partition in the batch, only after the work is durable."""
+        assert self.consumer is not None
+        offsets: dict[TopicPartition, int] = {}
+        for record in records:
+            partition = TopicPartition(record.topic, record.partition)
+            offsets[partition] = max(offsets.get(partition, -1), record.offset + 1)
+        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+
+    def _rewind(self) -> None:
+        """After a failed batch, go back to the last committed offsets so nothing is skipped."""
+        assert self.consumer is not None
+        for partition in self.consumer.assignment():
+            committed = self.consumer.committed(partition)
+            if committed is None:
+                self.consumer.seek_to_beginning(partition)
+            else:
+                self.consumer.seek(partition, committed)
+
+    def _relay(self) -> None:
+        """Publish whatever the outbox holds."""
+        assert self.producer is not None
+        self.stats.relayed += relay_all(self.session_factory, self.producer)
+
+    def _close(self) -> None:
+        """Leave the group and flush the producer."""
+        if self.consumer is not None:
+            try:
+                self.consumer.close(autocommit=False)
+            except Exception:  # noqa: BLE001 - closing a broken connection must not hide the real error
+                log.warning("%s: consumer close failed", self.group, exc_info=True)
+        if self.producer is not None:
+            try:
+                self.producer.close(timeout=5)
+            except Exception:  # noqa: BLE001
+                log.warning("%s: producer close failed", self.group, exc_info=True)
+
+
+def run(
+    processor: Processor,
+    settings: Settings,
+    stop_flag: threading.Event,
+    *,
+    engine: Engine | None = None,
+) -> Stats:
+    """Run one processor until `stop_flag` is set, finishing and committing the current batch; returns stats.
+
+    The database must be migrated first (`processors.db.upgrade`). Signal handling is the caller's:
+    see `install_signal_handlers`.
+    """
+    own_engine = engine is None
+    engine = engine or make_engine(settings.effective_database_url)
+    try:
+        return ProcessorLoop(processor, settings, stop_flag, make_session_factory(engine)).run()
+    finally:
+        if own_engine:
+            engine.dispose()
+
+
+def install_signal_handlers(stop_flag: threading.Event) -> None:
+    """SIGTERM and SIGINT set the stop flag: the loop finishes its batch, commits and exits."""
+    import signal
+
+    def _stop(signum, _frame) -> None:
+        log.info("signal %s: stopping after the current batch", signum)
+        stop_flag.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
