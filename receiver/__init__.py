@@ -1,0 +1,96 @@
+"""The receiver: a Flask app that turns vendor callbacks into events on Kafka. No database here."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from smshooks.settings import Settings, load_settings
+
+REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """App factory: settings, publisher, routes and error handlers; opens no sockets."""
+    from receiver import health, openapi, views
+    from receiver.publisher import KafkaPublisher
+    from receiver.ratelimit import CallbackRateLimiter
+    from receiver.vendors import load_adapters
+
+    test_config = dict(test_config or {})
+    publisher = test_config.pop("publisher", None)
+    settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config)
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    app.extensions["smshooks.settings"] = settings
+    app.extensions["smshooks.adapters"] = load_adapters()
+    app.extensions["smshooks.publisher"] = publisher or KafkaPublisher(settings)
+    app.extensions["smshooks.rate_limiter"] = CallbackRateLimiter(settings)
+    if settings.trusted_proxy_hops:
+        # Only the configured number of proxies may speak for the client address; never a raw X-Forwarded-For.
+        hops = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+
+    @app.before_request
+    def assign_request_id() -> None:
+        incoming = request.headers.get("X-Request-ID", "")
+        g.request_id = incoming if REQUEST_ID.match(incoming) else str(uuid.uuid4())
+
+    @app.before_request
+    def rate_limit() -> None:
+        if request.path.startswith("/v1/callbacks/"):
+            vendor = (request.view_args or {}).get("vendor", "")
+            app.extensions["smshooks.rate_limiter"].check(vendor, request.remote_addr or "")
+
+    @app.after_request
+    def add_request_id(response):
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return response
+
+    from receiver.errors import ApiError
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError):
+        return views.error_response(error)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        if error.code == 405:
+            allowed = error.valid_methods or []
+            return views.error_response_for(405, headers={"Allow": ", ".join(allowed)})
+        if error.code == 404:
+            return views.error_response_for(404)
+        from receiver.errors import ApiError as Generic
+
+        generic = Generic(error.description or "", code=(error.name or "error").lower().replace(" ", "_"))
+        generic.status = error.code or 500
+        return views.error_response(generic)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception):
+        app.logger.exception("unhandled error")
+        return views.error_response_for(500)
+
+    app.register_blueprint(views.bp)
+    app.register_blueprint(health.bp)
+    app.register_blueprint(openapi.bp)
+    _register_optional(app)
+    return app
+
+
+def _register_optional(app: Flask) -> None:
+    """Blueprints added by later modules (sent messages) when present."""
+    import importlib
+
+    try:
+        sent = importlib.import_module("receiver.sent")
+    except ModuleNotFoundError as exc:
+        if exc.name != "receiver.sent":
+            raise
+        return
+    app.register_blueprint(sent.bp)

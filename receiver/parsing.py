@@ -1,0 +1,128 @@
+"""Turn a raw request body into a payload: JSON, form or query string, strictly."""
+
+from __future__ import annotations
+
+import codecs
+import json
+from typing import Any
+from urllib.parse import parse_qsl
+
+from receiver.errors import ConstraintViolation, InvalidJson, InvalidParameterFormat, UnsupportedMediaType
+
+JSON_TYPES = {"application/json"}
+FORM_TYPES = {"application/x-www-form-urlencoded"}
+MAX_JSON_DEPTH = 32
+
+
+def media_type(content_type: str | None) -> tuple[str, str]:
+    """(media type, charset) of a Content-Type header."""
+    if not content_type:
+        return "", "utf-8"
+    parts = [p.strip() for p in content_type.split(";")]
+    charset = "utf-8"
+    for parameter in parts[1:]:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value:
+            charset = value.strip().strip('"').lower()
+    return parts[0].lower(), charset
+
+
+def payload_format(method: str, content_type: str | None, accepted: tuple[str, ...]) -> str:
+    """Which parser applies: GET reads the query string; POST needs a content type the adapter takes."""
+    if method == "GET":
+        return "query"
+    kind, _ = media_type(content_type)
+    if kind in JSON_TYPES and "json" in accepted:
+        return "json"
+    if kind in FORM_TYPES and "form" in accepted:
+        return "form"
+    wanted = " or ".join(
+        {"json": "application/json", "form": "application/x-www-form-urlencoded"}[f] for f in accepted if f != "query"
+    )
+    raise UnsupportedMediaType(f"Content type {kind or '(none)'!r} is not accepted here; send {wanted}.")
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """JSON objects with a repeated key are ambiguous: refuse them rather than pick one."""
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InvalidJson(f"The JSON object repeats the key {key[:64]!r}.")
+        result[key] = value
+    return result
+
+
+def _depth(value: Any, limit: int) -> None:
+    """Refuse absurdly nested JSON before it reaches a schema."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise ConstraintViolation(f"The JSON is nested deeper than {limit} levels.")
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+
+
+def _decode(body: bytes, charset: str) -> str:
+    """The body as text in its declared charset."""
+    try:
+        codecs.lookup(charset)
+    except LookupError:
+        raise UnsupportedMediaType(f"Unknown charset {charset[:32]!r}.") from None
+    try:
+        return body.decode(charset)
+    except UnicodeDecodeError:
+        raise InvalidParameterFormat(f"The body is not valid {charset}.") from None
+
+
+def parse_json(body: bytes, content_type: str | None) -> Any:
+    """Strict JSON: valid text in its charset, no duplicate keys, no NaN, bounded depth."""
+    _, charset = media_type(content_type)
+    text = _decode(body, charset)
+    if not text.strip():
+        raise InvalidJson("The body is empty.")
+    try:
+        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+    except InvalidJson:
+        raise
+    except RecursionError:
+        raise ConstraintViolation("The JSON is nested too deeply.") from None
+    except ValueError as exc:
+        raise InvalidJson(f"The body is not valid JSON: {str(exc)[:120]}") from None
+    _depth(document, MAX_JSON_DEPTH)
+    return document
+
+
+def _refuse_constant(name: str) -> Any:
+    raise InvalidJson(f"{name} is not valid JSON.")
+
+
+def parse_pairs(text: str) -> dict[str, str]:
+    """Form or query pairs as a dict; a repeated name is refused as ambiguous."""
+    try:
+        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidParameterFormat("Parameters are not valid UTF-8.") from None
+    result: dict[str, str] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ConstraintViolation(f"The parameter {key[:64]!r} is repeated.")
+        if "\x00" in key or "\x00" in value:
+            raise InvalidParameterFormat(f"The parameter {key[:64]!r} contains a NUL character.")
+        result[key] = value
+    return result
+
+
+def parse_body(fmt: str, body: bytes, content_type: str | None, query_string: bytes) -> Any:
+    """Dispatch to the parser for the payload format."""
+    if fmt == "json":
+        return parse_json(body, content_type)
+    if fmt == "form":
+        _, charset = media_type(content_type)
+        return parse_pairs(_decode(body, charset))
+    try:
+        return parse_pairs(query_string.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidParameterFormat("The query string is not valid UTF-8.") from None

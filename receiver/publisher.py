@@ -1,0 +1,126 @@
+"""Publishing to Kafka: one idempotent producer per worker process, answers only after every ack."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from receiver.contract import ALL_TOPICS, Envelope, topic_name
+from smshooks.settings import Settings
+from smshooks.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+
+
+class PublishUnavailable(RuntimeError):
+    """Kafka did not acknowledge in time; the caller answers 503."""
+
+
+class Publisher:
+    """Interface: publish envelopes and rejected callbacks, durably, or raise PublishUnavailable."""
+
+    def publish(self, envelopes: list[Envelope]) -> None:
+        raise NotImplementedError
+
+    def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        """Whether the broker answers metadata requests now."""
+        raise NotImplementedError
+
+
+class KafkaPublisher(Publisher):
+    """The real publisher. Created lazily after fork: a producer must never be shared across processes."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._producer: KafkaProducer | None = None
+        self._pid: int | None = None
+        self._topics_ready = False
+        self._lock = threading.Lock()
+
+    def _get_producer(self) -> KafkaProducer:
+        """The producer of this process, created on first use."""
+        with self._lock:
+            if self._producer is None or self._pid != os.getpid():
+                timeout_ms = int(self.settings.publish_timeout_seconds * 1000)
+                try:
+                    self._producer = KafkaProducer(
+                        bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+                        acks="all",
+                        enable_idempotence=True,
+                        linger_ms=1,
+                        max_block_ms=timeout_ms,
+                        bootstrap_timeout_ms=timeout_ms,
+                        request_timeout_ms=timeout_ms,
+                        delivery_timeout_ms=max(timeout_ms + 1000, 2000),
+                        retry_backoff_ms=100,
+                        reconnect_backoff_max_ms=1000,
+                        client_id=f"smshooks-receiver-{os.getpid()}",
+                    )
+                except KafkaError as exc:
+                    raise PublishUnavailable(f"cannot connect to Kafka: {exc}") from exc
+                self._pid = os.getpid()
+                self._topics_ready = False
+            producer = self._producer
+        if not self._topics_ready:
+            try:
+                ensure_topics(self.settings, ALL_TOPICS)
+                self._topics_ready = True
+            except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
+                raise PublishUnavailable(f"cannot create topics: {exc}") from exc
+        return producer
+
+    def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
+        """Send every record, then wait for every ack within the publish timeout."""
+        deadline = time.monotonic() + self.settings.publish_timeout_seconds
+        producer = self._get_producer()
+        try:
+            futures = [
+                producer.send(topic, value=value, key=key, headers=headers)
+                for topic, key, headers, value in records
+            ]
+            for future in futures:
+                future.get(timeout=max(0.05, deadline - time.monotonic()))
+        except (KafkaError, TimeoutError) as exc:
+            self._discard(producer)
+            raise PublishUnavailable(f"Kafka did not acknowledge: {exc.__class__.__name__}: {exc}") from exc
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        """Drop a producer after a failed publish so the next request starts clean (and re-checks topics)."""
+        with self._lock:
+            if self._producer is producer:
+                self._producer = None
+                self._topics_ready = False
+        try:
+            producer.close(timeout=0, null_logger=True)
+        except Exception:  # noqa: BLE001 - the old producer's unsent records were already answered with 503
+            log.debug("closing a failed producer raised", exc_info=True)
+
+    def publish(self, envelopes: list[Envelope]) -> None:
+        prefix = self.settings.topic_prefix
+        self._send_and_wait([
+            (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
+        ])
+
+    def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
+        self._send_and_wait([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
+
+    def ready(self) -> bool:
+        try:
+            producer = self._get_producer()
+            return bool(producer.partitions_for(topic_name(self.settings.topic_prefix, ALL_TOPICS[0])))
+        except Exception:  # noqa: BLE001
+            return False
+
+    def close(self) -> None:
+        """Flush and close the producer of this process."""
+        if self._producer is not None and self._pid == os.getpid():
+            self._producer.close(timeout=2)
+        self._producer = None

@@ -1,0 +1,101 @@
+"""What a vendor module provides: per callback kind, its methods, formats, schemas, normalizer and ack."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from marshmallow import Schema
+
+from receiver.contract import Envelope, Payload
+from receiver.errors import UnknownAccount, UnknownCallbackType
+
+KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")
+
+
+@dataclass(frozen=True)
+class CallbackContext:
+    """Facts about one request that normalizers need besides the payload."""
+
+    vendor: str
+    kind: str
+    request_id: str
+    received_at: datetime
+    method: str
+    payload_format: str  # "json", "form" or "query"
+    account: str | None = None
+    account_ids: tuple[str, ...] = ()
+    signature_valid: bool | None = None
+
+    def check_account(self, account_id: str | None) -> None:
+        """403 when the payload names an account we are not configured for (only if ids are configured)."""
+        if self.account_ids and (account_id or "") not in self.account_ids:
+            raise UnknownAccount(f"Account {account_id!r} is not configured for {self.vendor}.")
+
+    def raw(self, payload: Any, vendor_time: str | None = None, **extra: Any) -> dict[str, Any]:
+        """The `raw` of an event: the payload as received, its format, and the vendor's own time string."""
+        raw = {"format": self.payload_format, "payload": payload}
+        if vendor_time is not None:
+            raw["vendor_time"] = str(vendor_time)
+        raw.update(extra)
+        return raw
+
+
+Normalizer = Callable[[Any, CallbackContext], list[Payload]]
+# (body, mimetype) a vendor requires as its acknowledgement, or None for our JSON answer
+Ack = Callable[[list[Envelope], CallbackContext], tuple[str, str] | None]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one vendor calls one of our kinds."""
+
+    normalize: Normalizer
+    methods: tuple[str, ...] = ("POST",)
+    formats: tuple[str, ...] = ("json",)
+    schemas: tuple[type[Schema], ...] = ()
+    ack: Ack | None = None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class VendorAdapter:
+    """A vendor: its name and the kinds it calls back with."""
+
+    name: str
+    kinds: dict[str, KindSpec] = field(default_factory=dict)
+
+
+def load(schema: Schema, payload: Any) -> Any:
+    """Validate with marshmallow; a ValidationError propagates and the view answers 400."""
+    return schema.load(payload)
+
+
+def dispatch(
+    payload: Any, ctx: CallbackContext, by_type: dict[str, Normalizer], type_field: str = "type"
+) -> list[Payload]:
+    """Route a payload on its `type` discriminator; an unknown type for this endpoint is a 403."""
+    from marshmallow import ValidationError
+
+    if not isinstance(payload, dict):
+        raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+    kind_type = payload.get(type_field)
+    if kind_type is None:
+        raise ValidationError({type_field: ["Missing data for required field."]})
+    if not isinstance(kind_type, str):
+        raise ValidationError({type_field: ["Not a valid string."]})
+    normalizer = by_type.get(kind_type.lower())
+    if normalizer is None:
+        raise UnknownCallbackType(f"Callback type {kind_type[:64]!r} is not accepted on {ctx.kind}.")
+    return normalizer(payload, ctx)
+
+
+def text_ack(body: str) -> Ack:
+    """An ack that answers a fixed text body (Jasmin `ACK/Jasmin`, Fortytwo HTTP API `OK`)."""
+
+    def ack(envelopes: list[Envelope], ctx: CallbackContext) -> tuple[str, str]:
+        return body, "text/plain"
+
+    return ack

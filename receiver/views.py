@@ -1,0 +1,199 @@
+"""Callback routes: guard, authenticate, parse, validate, normalize, publish, answer."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from marshmallow import ValidationError
+
+from receiver.auth import CallbackRequest, authenticate, parse_query
+from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, rejected_record, utc_now
+from receiver.errors import (
+    ApiError,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    validation_error,
+)
+from receiver.parsing import parse_body, payload_format
+from receiver.publisher import PublishUnavailable
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+
+log = logging.getLogger(__name__)
+bp = Blueprint("callbacks", __name__)
+
+ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# our own control parameters, never part of a vendor payload or of what we store
+CONTROL_PARAMETERS = {"token", "account"}
+SECRET_HEADERS = {
+    "authorization", "proxy-authorization", "cookie", "x-twilio-signature", "x-sinch-webhook-signature",
+    "x-sinch-webhook-signature-nonce", "webhook-signature", "x-api-key",
+}
+
+
+def _adapter(vendor: str, kind: str) -> tuple[VendorAdapter, KindSpec]:
+    """The adapter and kind spec for the URL, or 404 for anything unknown or disabled."""
+    adapter = current_app.extensions["smshooks.adapters"].get(vendor)
+    settings = current_app.extensions["smshooks.settings"]
+    if adapter is None or not settings.vendor(vendor).enabled:
+        raise NotFound(f"Unknown vendor {vendor[:40]!r}.")
+    spec = adapter.kinds.get(kind)
+    if spec is None:
+        raise NotFound(f"{vendor} does not call back with {kind[:40]!r}.")
+    return adapter, spec
+
+
+def read_body(limit: int) -> tuple[bytes, bool]:
+    """The raw body up to `limit` bytes, and whether it was longer (413)."""
+    length = request.content_length
+    if length is not None and length > limit:
+        return request.stream.read(limit), True
+    body = request.stream.read(limit + 1)
+    return body[:limit], len(body) > limit
+
+
+@bp.route("/v1/callbacks/<vendor>/<kind>", methods=ALL_METHODS)
+@bp.route("/v1/callbacks/<vendor>/<kind>/<path_token>", methods=ALL_METHODS)
+def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
+    """One vendor callback in, its events on Kafka, the vendor's expected answer out."""
+    settings = current_app.extensions["smshooks.settings"]
+    g.vendor, g.kind = vendor, kind
+    _, spec = _adapter(vendor, kind)
+    if request.method not in spec.methods:
+        raise MethodNotAllowed(headers={"Allow": ", ".join(spec.methods)})
+    body, too_large = read_body(settings.max_body_bytes)
+    g.raw_body = body
+    if too_large:
+        raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
+    query = parse_query(request.query_string)
+    account_name = dict(query).get("account")
+    vendor_settings = settings.vendor(vendor)
+    schemes, account_ids = vendor_settings.auth, vendor_settings.account_ids
+    if account_name is not None:
+        account = vendor_settings.accounts.get(account_name)
+        if account is None:
+            raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor}.")
+        schemes, account_ids = account.auth, account.account_ids
+    fmt = payload_format(request.method, request.content_type, spec.formats) if request.method != "GET" else "query"
+    signature_valid = authenticate(schemes, _callback_request(settings, body, query, path_token, fmt))
+    payload = parse_body(fmt, body, request.content_type, request.query_string)
+    if fmt == "query":
+        payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
+    ctx = CallbackContext(
+        vendor=vendor, kind=kind, request_id=g.request_id, received_at=utc_now(), method=request.method,
+        payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
+    )
+    try:
+        payloads = spec.normalize(payload, ctx)
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    envelopes = [Envelope.wrap(p) for p in payloads]
+    try:
+        current_app.extensions["smshooks.publisher"].publish(envelopes)
+    except PublishUnavailable as exc:
+        log.warning("publish failed: %s", exc)
+        raise ServiceUnavailable() from None
+    g.event_count = len(envelopes)
+    ack = spec.ack(envelopes, ctx) if spec.ack else None
+    if ack is not None:
+        text, mimetype = ack
+        return Response(text, status=200, mimetype=mimetype)
+    return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
+
+
+def _callback_request(settings, body: bytes, query, path_token: str | None, fmt: str) -> CallbackRequest:
+    """The view of the request the auth schemes check; the URL is rebuilt from the public base URL."""
+    base = settings.public_base_url.rstrip("/") if settings.public_base_url else request.host_url.rstrip("/")
+    url = base + request.full_path if request.query_string else base + request.path
+    form = []
+    if fmt == "form":
+        try:
+            form = parse_query(body)
+            form = [(k, v.encode("latin-1").decode("utf-8")) for k, v in form]
+        except UnicodeError:
+            form = []
+    return CallbackRequest(
+        method=request.method,
+        url=url,
+        path_token=path_token,
+        query=query,
+        form=form,
+        headers={k.lower(): v for k, v in request.headers.items()},
+        body=body,
+        client_ip=request.remote_addr or "",
+    )
+
+
+def safe_headers() -> dict[str, str]:
+    """Request headers minus anything that carries a secret."""
+    return {k: v[:512] for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
+
+
+def redacted_path() -> str:
+    """The path with a URL token replaced, so the secret never reaches Kafka."""
+    view_args = request.view_args or {}
+    if view_args.get("path_token"):
+        return request.path.rsplit("/", 1)[0] + "/<redacted>"
+    return request.path
+
+
+def redacted_query() -> str:
+    """The query string with our token and Vonage's `sig` blanked."""
+    pairs = parse_query(request.query_string)
+    return "&".join(f"{k}={'<redacted>' if k in {'token', 'sig'} else v}" for k, v in pairs)
+
+
+def record_rejection(error: ApiError) -> None:
+    """Put a rejected callback on `sms.callbacks.rejected`; raise PublishUnavailable if Kafka is down."""
+    body = getattr(g, "raw_body", None)
+    if body is None:
+        body = request.stream.read(current_app.extensions["smshooks.settings"].max_body_bytes)
+    key, headers, value = rejected_record(
+        request_id=g.request_id,
+        vendor=getattr(g, "vendor", ""),
+        kind=getattr(g, "kind", ""),
+        status=error.status,
+        code=error.code,
+        text=error.text,
+        errors=error.errors,
+        method=request.method,
+        path=redacted_path(),
+        query=redacted_query(),
+        content_type=request.content_type or "",
+        headers=safe_headers(),
+        body_base64=base64.b64encode(body).decode(),
+        truncated=error.status == 413,
+        received_at=utc_now(),
+    )
+    current_app.extensions["smshooks.publisher"].publish_raw(TOPIC_CALLBACKS_REJECTED, key, headers, value)
+
+
+def error_response(error: ApiError) -> Response:
+    """The documented error body for an ApiError; rejections are recorded first (503 if that fails)."""
+    if error.recorded and request.path.startswith("/v1/callbacks/"):
+        try:
+            record_rejection(error)
+        except PublishUnavailable as exc:
+            # Vendors never retry a 4xx; if we cannot keep the callback we must ask for a retry instead.
+            log.warning("could not record rejected callback: %s", exc)
+            error = ServiceUnavailable("The callback was rejected but could not be recorded; retry later.")
+    settings = current_app.extensions["smshooks.settings"]
+    response = jsonify(error.body(g.get("request_id", "")))
+    response.status_code = error.status
+    for name, value in error.headers.items():
+        response.headers[name] = value
+    if error.status in (429, 503) and "Retry-After" not in response.headers:
+        response.headers["Retry-After"] = str(settings.retry_after_seconds)
+    return response
+
+
+def error_response_for(status: int, text: str | None = None, **kwargs: Any) -> Response:
+    """Render one of the generic statuses (404, 405, 500) raised outside our views."""
+    from receiver import errors
+
+    cls = {404: errors.NotFound, 405: errors.MethodNotAllowed, 500: errors.ApiError}.get(status, errors.ApiError)
+    return error_response(cls(text, **kwargs))

@@ -1,0 +1,36 @@
+"""Create smshooks topics on the broker when they are missing."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from receiver.contract import topic_name
+from smshooks.settings import Settings
+
+
+def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
+    """Create each missing topic (under the prefix) with the configured partitions; return those created."""
+    names = [topic_name(settings.topic_prefix, t) for t in topics]
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
+        request_timeout_ms=int(settings.publish_timeout_seconds * 1000),
+        bootstrap_timeout_ms=int(settings.publish_timeout_seconds * 1000),
+        client_id="smshooks-admin",
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [n for n in names if n not in existing]
+        if not missing:
+            return []
+        new = [NewTopic(n, settings.topic_partitions, settings.topic_replication_factor) for n in missing]
+        # another worker may create one between our list and our create
+        with contextlib.suppress(TopicAlreadyExistsError):
+            admin.create_topics(new)
+        return missing
+    finally:
+        admin.close()
