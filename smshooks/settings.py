@@ -136,7 +136,7 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
                 raise ValueError
             return str(value)
     except (TypeError, ValueError):
-        raise ConfigError(f"{key}: expected a {getattr(kind, '__name__', kind)}, got {value!r}") from None
+        raise ConfigError(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}") from None
     raise ConfigError(f"{key}: unsupported setting")
 
 

@@ -1,0 +1,1 @@
+"""One module per CLI command; each exports COMMAND (a click command or group)."""
