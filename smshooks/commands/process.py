@@ -1,0 +1,44 @@
+"""`smshooks process <name>|all`: run processors until SIGTERM or SIGINT."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import click
+
+from smshooks.cli import settings_from
+
+NAMES = ("sent-messages", "reconciliation", "opt-outs", "clicks")
+
+
+@click.command("process")
+@click.argument("names", nargs=-1, required=True, type=click.Choice([*NAMES, "all"]))
+@click.option("--upgrade/--no-upgrade", default=False, help="Apply database migrations before starting.")
+@click.pass_context
+def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None:  # noqa: N802
+    """Run processors: one name per process in production (scale up to the partition count), or `all`.
+
+    \b
+    Examples:
+      smshooks process all                  # every processor in one process, for local use
+      smshooks process reconciliation       # one processor; start more copies to scale out
+    """
+    from processors.db import upgrade as upgrade_database
+    from processors.registry import run_processors
+    from processors.runtime import install_signal_handlers
+
+    settings = settings_from(ctx)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if upgrade:
+        upgrade_database(settings.effective_database_url)
+    selected = [] if "all" in names else list(dict.fromkeys(names))
+    stop_flag = threading.Event()
+    install_signal_handlers(stop_flag)
+    try:
+        run_processors(selected, settings, stop_flag)
+    except Exception as exc:  # noqa: BLE001 - report and exit non-zero, the supervisor restarts us
+        click.echo(f"processor stopped with an error: {exc}", err=True)
+        sys.exit(1)
