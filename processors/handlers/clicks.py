@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from processors.db.models import Click
+from sqlalchemy import update
+
+from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers.reconciliation import sent_message_by_id
 from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
@@ -30,4 +32,14 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
             country_iso2=payload.country_iso2.upper() if payload.country_iso2 else None,
             raw=payload.to_data(),
         )
+    )
+
+
+def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
+    """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
+    uow.session.execute(
+        update(Click)
+        .where(Click.vendor == sent.vendor, Click.message_id == sent.message_id, Click.sent_message_id.is_(None))
+        .values(sent_message_id=sent.id, campaign_id=sent.campaign_id, batch_id=sent.batch_id)
+        .execution_options(synchronize_session=False)
     )

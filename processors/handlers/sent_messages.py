@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from processors.db.models import SentMessage
 from processors.db.uow import UnitOfWork
+from processors.handlers.clicks import attribute_earlier_clicks
 from processors.handlers.reconciliation import rematch_parked, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
@@ -14,7 +15,7 @@ DESCRIPTIVE = ("raw_message_id", "batch_id", "campaign_id", "client_ref", "recip
 
 
 def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
-    """Upsert the sent message by (vendor, normalized id) and apply any receipts that arrived before it."""
+    """Upsert the sent message by (vendor, normalized id); apply receipts and attribute clicks that came first."""
     payload = envelope.payload
     assert isinstance(payload, SentMessagePayload)
     values = {
@@ -43,3 +44,4 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         for name in DESCRIPTIVE:
             setattr(sent, name, values[name])
     rematch_parked(uow, sent)
+    attribute_earlier_clicks(uow, sent)
