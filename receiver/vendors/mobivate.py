@@ -1,0 +1,176 @@
+"""Mobivate: JSON POST callbacks for delivery receipts, inbound messages and short-URL clicks; no signature."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from receiver.contract import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
+from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+
+VENDOR = "mobivate"
+DASHED_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+# The documented rows of Mobivate's "Delivery Status List" (the rest of the table was never published),
+# then the exact names of the reference's keyword fallback.
+STATUS_BY_NAME = {
+    "DELIVERED": "delivered",
+    "ACCEPTED": "pending",
+    "DELETED": "failed",
+    "ENROUTE": "pending",
+    "SENT": "pending",
+    "QUEUED": "pending",
+    "PENDING": "pending",
+}
+STATUS_BY_CODE = {1: "delivered", 2: "pending"}
+# Prefix fallback for undocumented names (EXPIR*, REJECT*, UNDELIV*, FAIL*).
+STATUS_PREFIXES = (("EXPIR", "expired"), ("REJECT", "rejected"), ("UNDELIV", "failed"), ("FAIL", "failed"))
+# Mobivate's iso2l uses "UK" for the United Kingdom; ISO 3166-1 says "GB".
+ISO2_CORRECTIONS = {"UK": "GB"}
+
+
+class ReceiptSchema(Schema):
+    """A Mobivate Delivery Receipt Notification."""
+
+    class Meta:
+        unknown = INCLUDE  # new vendor fields are kept (they stay in `raw`), never refused
+
+    delivery_message_id = fields.String(required=True, data_key="deliveryMessageId", validate=validate.Length(1, 128))
+    batch_id = fields.String(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
+    client_reference = fields.String(data_key="clientReference", allow_none=True, validate=validate.Length(max=256))
+    created = VendorTime("iso", required=True)  # "+00:00" here, unlike the "+0000" of inbound messages
+    status = fields.String(required=True, validate=validate.Length(1, 64))
+    status_code = StrictInteger(required=True, data_key="statusCode")
+    parts = StrictInteger(allow_none=True, validate=validate.Range(1, 255))
+    hlr = fields.Raw(allow_none=True)  # shape undocumented; kept in raw only
+
+
+class InboundSchema(Schema):
+    """A Mobivate Incoming Message Notification (all fields are strings)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    originator = Msisdn(required=True)  # the subscriber, digits without "+" in the docs
+    recipient = Address(required=True)  # our virtual number or short code
+    body = fields.String(required=True, validate=validate.Length(max=2000))
+    created = VendorTime("iso", required=True)  # offset without a colon: "2023-09-01T00:30:36+0000"
+    in_reply_to = fields.String(data_key="inReplyTo", allow_none=True, validate=validate.Length(max=128))
+    logical_message_id = fields.String(data_key="logicalMessageId", allow_none=True,
+                                       validate=validate.Length(max=128))
+    owner_user_id = fields.String(data_key="ownerUserId", allow_none=True, validate=validate.Length(max=128))
+
+
+class ClickSchema(Schema):
+    """A Mobivate Short URL Click Notification; its doc descriptions are copy-pasted from the MO page."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_id = fields.String(required=True, data_key="messageId", validate=validate.Length(1, 128))  # the MT id
+    mobile = Msisdn(required=True)  # the recipient who clicked
+    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)  # the original long URL
+    batch_id = fields.String(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
+    client_ref = fields.String(data_key="clientRef", allow_none=True, validate=validate.Length(max=256))
+    browser = fields.String(allow_none=True, validate=validate.Length(max=256))
+    os = fields.String(allow_none=True, validate=validate.Length(max=256))
+    country = fields.String(allow_none=True, validate=validate.Length(max=128))  # derived from the IP
+    ip_address = fields.IP(data_key="ipAddress", allow_none=True)
+    iso2l = fields.String(allow_none=True, validate=validate.Length(2, 2))
+
+
+def message_id(value: str) -> str:
+    """Mobivate's canonical message id: lower-case hex; the send API's dashed UUID loses its dashes.
+
+    Receipts carry 32 hex digits while the send response shows a dashed UUID; dropping the dashes lets them
+    match (normalize_message_id in the shared contract only lower-cases).
+    """
+    normalized = normalize_message_id(VENDOR, value)
+    return normalized.replace("-", "") if DASHED_UUID.match(normalized) else normalized
+
+
+def receipt_status(name: str, code: int | None) -> str:
+    """Our status for a Mobivate status name and code: known names, then name prefixes, then the code."""
+    upper = name.strip().upper()
+    if upper in STATUS_BY_NAME:
+        return STATUS_BY_NAME[upper]
+    for prefix, status in STATUS_PREFIXES:
+        if upper.startswith(prefix):
+            return status
+    return STATUS_BY_CODE.get(code, "unknown") if code is not None else "unknown"
+
+
+def country_iso2(iso2l: str | None) -> str | None:
+    """ISO 3166 alpha-2 from Mobivate's iso2l, correcting "UK" to "GB"; the raw value stays in `raw`."""
+    if not iso2l:
+        return None
+    upper = iso2l.upper()
+    return ISO2_CORRECTIONS.get(upper, upper)
+
+
+def _load(schema: Schema, payload: Any) -> dict[str, Any]:
+    """One JSON object per request, validated."""
+    if not isinstance(payload, dict):
+        raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+    return schema.load(payload)
+
+
+def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A delivery receipt; Mobivate sends one on every status change after creation."""
+    receipt = _load(ReceiptSchema(), payload)
+    return [
+        DeliveryReceipt(
+            vendor=VENDOR, message_id=message_id(receipt["delivery_message_id"]),
+            status=receipt_status(receipt["status"], receipt["status_code"]), vendor_status=receipt["status"],
+            vendor_code=str(receipt["status_code"]), received_at=ctx.received_at, occurred_at=receipt["created"],
+            batch_id=receipt.get("batch_id"), client_ref=receipt.get("client_reference"),
+            parts=receipt.get("parts"), account=ctx.account, signature_valid=ctx.signature_valid,
+            raw=ctx.raw(payload, payload["created"]),
+        )
+    ]
+
+
+def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
+    """An inbound message; inReplyTo names the MT message it answers, logicalMessageId its batch."""
+    message = _load(InboundSchema(), payload)
+    in_reply_to = message.get("in_reply_to")
+    return [
+        InboundMessage(
+            vendor=VENDOR, message_id=message_id(message["id"]), from_=digits_msisdn(message["originator"]),
+            to=digits_msisdn(message["recipient"]), received_at=ctx.received_at, occurred_at=message["created"],
+            text=message["body"], in_reply_to=message_id(in_reply_to) if in_reply_to else None,
+            batch_id=message.get("logical_message_id"), account=ctx.account, signature_valid=ctx.signature_valid,
+            raw=ctx.raw(payload, payload["created"]),
+        )
+    ]
+
+
+def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
+    """A short-URL click."""
+    click = _load(ClickSchema(), payload)
+    return [
+        LinkClick(
+            vendor=VENDOR, message_id=message_id(click["message_id"]), recipient=digits_msisdn(click["mobile"]),
+            url=click["url"], received_at=ctx.received_at,
+            clicked_at=ctx.received_at,  # Mobivate sends no click time: our receive time stands in
+            batch_id=click.get("batch_id"), client_ref=click.get("client_ref"),
+            ip_address=str(click["ip_address"]) if click.get("ip_address") else None,
+            browser=click.get("browser"), os=click.get("os"), country=click.get("country"),
+            country_iso2=country_iso2(click.get("iso2l")), account=ctx.account, signature_valid=ctx.signature_valid,
+            raw=ctx.raw(payload),
+        )
+    ]
+
+
+ADAPTER = VendorAdapter(
+    name=VENDOR,
+    kinds={
+        "delivery-receipts": KindSpec(receipts, schemas=(ReceiptSchema,), summary="Mobivate delivery receipts"),
+        "inbound-messages": KindSpec(inbound, schemas=(InboundSchema,), summary="Mobivate inbound messages"),
+        "link-clicks": KindSpec(clicks, schemas=(ClickSchema,), summary="Mobivate short-URL clicks"),
+    },
+)
