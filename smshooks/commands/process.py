@@ -32,6 +32,7 @@ def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None: 
     settings = settings_from(ctx)
     if not logging.getLogger().handlers:
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     if upgrade:
         upgrade_database(settings.effective_database_url)
     selected = [] if "all" in names else list(dict.fromkeys(names))
