@@ -1,0 +1,164 @@
+"""Fortytwo: REST API receipt bundles (JSON POST, fanned out) and legacy HTTP API receipts (GET, answered `OK`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from receiver.contract import DeliveryReceipt, digits_msisdn, normalize_message_id
+from receiver.errors import UnknownCallbackType
+from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+
+VENDOR = "fortytwo"
+MAX_BUNDLE = 1000
+SMS_TYPE = "SMS"
+
+# SMPP v3.4 `stat` values, which the REST API says its `status` matches.
+SMPP_STATUSES = {
+    "DELIVRD": "delivered",
+    "ACCEPTD": "pending",
+    "ENROUTE": "pending",
+    "UNDELIV": "failed",
+    "DELETED": "failed",
+    "EXPIRED": "expired",
+    "REJECTD": "rejected",
+    "UNKNOWN": "unknown",
+}
+# The HTTP API's numeric statuses.
+HTTP_API_STATUSES = {
+    10: "pending",  # delivered to gateway
+    11: "pending",  # delivery delayed
+    21: "pending",  # delivered to network: not yet to the phone
+    22: "delivered",  # delivered to phone
+    30: "rejected",  # no credit
+    41: "rejected",  # malformed message
+    42: "failed",  # internal error
+    44: "expired",  # expired
+    50: "failed",  # general delivery problem
+}
+
+
+class CallbackInfoSchema(Schema):
+    """One entry of a REST callback's `data[]`; only type, message_id and status are documented for SMS."""
+
+    class Meta:
+        unknown = INCLUDE  # the full SMS field list is unpublished: keep whatever else arrives
+
+    type = fields.String(required=True, validate=validate.Length(1, 32))
+    message_id = fields.String(required=True, validate=validate.Length(1, 128))
+    status = fields.String(required=True, validate=validate.Length(1, 32))
+    timestamp = VendorTime("epoch")  # epoch milliseconds
+    micro_timestamp = VendorTime("epoch")  # epoch microseconds, the same instant more precisely
+    to = Msisdn(allow_none=True)
+    sms_from = Address(allow_none=True)
+    custom_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+    client_message_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+    error_code = Code(allow_none=True)
+
+
+class BundleSchema(Schema):
+    """A REST API callback: the job ids and one or more receipts in `data`."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    api_job_id = fields.String(required=True, validate=validate.Length(1, 128))
+    client_job_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+    data = fields.List(fields.Nested(CallbackInfoSchema), required=True, validate=validate.Length(1, MAX_BUNDLE))
+
+
+class HttpApiReceiptSchema(Schema):
+    """A legacy HTTP API callback: query parameters, all text."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    smsid = fields.String(required=True, validate=validate.Length(1, 128))
+    status = StrictInteger(required=True)
+    timestamp = VendorTime("epoch")  # UNIX seconds
+    to = Msisdn()
+    from_ = Address(data_key="from")
+    customid = fields.String(validate=validate.Length(max=256))
+
+
+def smpp_status(stat: str) -> str:
+    """Our status for an SMPP `stat` value; anything unlisted is unknown."""
+    return SMPP_STATUSES.get(stat.strip().upper(), "unknown")
+
+
+def http_api_status(code: int) -> str:
+    """Our status for an HTTP API numeric status; anything unlisted is unknown."""
+    return HTTP_API_STATUSES.get(code, "unknown")
+
+
+def _vendor_time(info: dict[str, Any]) -> Any:
+    """The raw time of a REST receipt, preferring the more precise micro_timestamp."""
+    return info.get("micro_timestamp", info.get("timestamp"))
+
+
+def _check_sms(bundle: dict[str, Any]) -> None:
+    """Only SMS receipts belong here; Fortytwo's other channels share the envelope (403 per DESIGN)."""
+    for info in bundle["data"]:
+        if info["type"].upper() != SMS_TYPE:
+            raise UnknownCallbackType(f"Callback type {info['type'][:32]!r} is not accepted on delivery-receipts.")
+
+
+def rest_receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A REST callback bundle, fanned out to one receipt per `data` entry."""
+    if not isinstance(payload, dict):
+        raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+    bundle = BundleSchema().load(payload)
+    _check_sms(bundle)
+    outer = {name: payload[name] for name in ("api_job_id", "client_job_id") if name in payload}
+    return [
+        DeliveryReceipt(
+            vendor=VENDOR, message_id=normalize_message_id(VENDOR, info["message_id"]),
+            status=smpp_status(info["status"]), vendor_status=info["status"], received_at=ctx.received_at,
+            occurred_at=info.get("micro_timestamp") or info.get("timestamp"), batch_id=bundle["api_job_id"],
+            # the per-destination custom_id is echoed back; the job id is the fallback reference
+            client_ref=info.get("custom_id") or info.get("client_message_id") or bundle.get("client_job_id"),
+            recipient=digits_msisdn(info.get("to")), sender=info.get("sms_from"),
+            vendor_code=info.get("error_code"), account=ctx.account, signature_valid=ctx.signature_valid,
+            raw=ctx.raw(item, _vendor_time(item), bundle=outer),
+        )
+        for item, info in zip(payload["data"], bundle["data"], strict=True)
+    ]
+
+
+def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A legacy HTTP API callback (one receipt in the query string)."""
+    receipt = HttpApiReceiptSchema().load(payload)
+    return [
+        DeliveryReceipt(
+            vendor=VENDOR, message_id=normalize_message_id(VENDOR, receipt["smsid"]),
+            status=http_api_status(receipt["status"]), vendor_status=str(receipt["status"]),
+            received_at=ctx.received_at, occurred_at=receipt.get("timestamp"), client_ref=receipt.get("customid"),
+            recipient=digits_msisdn(receipt.get("to")), sender=receipt.get("from_"), account=ctx.account,
+            signature_valid=ctx.signature_valid, raw=ctx.raw(payload, payload.get("timestamp")),
+        )
+    ]
+
+
+def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """Two products share the route: GET is the HTTP API, a JSON POST the REST API."""
+    if ctx.payload_format == "query":
+        return http_api_receipts(payload, ctx)
+    return rest_receipts(payload, ctx)
+
+
+def ack(envelopes: list, ctx: CallbackContext) -> tuple[str, str] | None:
+    """The HTTP API retries unless the body is exactly `OK`; the REST API gets our JSON answer."""
+    return ("OK", "text/plain") if ctx.payload_format == "query" else None
+
+
+ADAPTER = VendorAdapter(
+    name=VENDOR,
+    kinds={
+        "delivery-receipts": KindSpec(
+            receipts, methods=("POST", "GET"), formats=("json",), schemas=(BundleSchema, HttpApiReceiptSchema),
+            ack=ack, summary="Fortytwo delivery receipts: REST JSON bundles (POST) or HTTP API (GET, answered OK)",
+        ),
+    },
+)
