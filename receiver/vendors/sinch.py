@@ -1,0 +1,288 @@
+"""sinch: SMS REST API (xms v1) callbacks: batch and per-recipient delivery reports, mo_text/mo_binary/mo_media."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import INCLUDE, Schema, fields, pre_load, validate
+
+from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
+from receiver.errors import FORMAT_PREFIX
+from receiver.fields import SHORT_TEXT, Address, Base64, Code, Hex, Msisdn, StrictInteger, VendorTime
+from receiver.vendors.base import CallbackContext, KindSpec, Normalizer, VendorAdapter, dispatch, load
+
+# Sinch statuses, compared lower-cased: payloads say "Delivered", the Python SDK's Literal says "DELIVERED".
+STATUSES = {
+    "queued": "pending",  # intermediate: only per_recipient reports carry it
+    "dispatched": "pending",  # intermediate: handed to the operator
+    "delivered": "delivered",
+    "failed": "failed",
+    "aborted": "failed",  # aborted before it reached the SMSC
+    "cancelled": "failed",  # cancelled by us (the user); the reason goes to error_description
+    "deleted": "failed",  # deleted by a remote SMSC
+    "rejected": "rejected",
+    "expired": "expired",
+    "unknown": "unknown",
+}
+# Sinch's meaning of its own codes (Java SDK DeliveryReceiptStatusCode); other ints occur and stay undescribed.
+CODE_DESCRIPTIONS = {
+    "402": "message unroutable",
+    "403": "internal error",
+    "404": "temporary delivery failure",
+    "405": "unmatched parameter",
+    "406": "internal expiry",
+    "407": "cancelled",
+    "408": "internal reject",
+    "410": "unmatched default originator",
+    "411": "exceeded parts limit",
+    "412": "unprovisioned region",
+    "413": "blocked (account)",
+    "414": "bad media",
+    "415": "MMSC rejected",
+    "416": "MMSC not supported",
+    "417": "MMSC unreachable",
+    "418": "MMSC unrecognized content",
+}
+MAX_RECIPIENTS = 5000
+URL_ERRORS = {"invalid": f"{FORMAT_PREFIX}not an http(s) URL"}
+
+
+def receipt_status(vendor_status: str) -> str:
+    """Our status for a Sinch status; a name Sinch adds later is `unknown`, never a 400 (Sinch does not retry 4xx)."""
+    return STATUSES.get(vendor_status.strip().lower(), "unknown")
+
+
+def error_description(vendor_status: str, code: str | None) -> str | None:
+    """Why a message did not arrive: `cancelled` for our own cancellations, else Sinch's meaning of the code."""
+    if vendor_status.strip().lower() == "cancelled":
+        return "cancelled"
+    if receipt_status(vendor_status) in {"delivered", "pending"}:
+        return None
+    return CODE_DESCRIPTIONS.get(code or "")
+
+
+class SinchSchema(Schema):
+    """Base for Sinch payloads."""
+
+    class Meta:
+        unknown = INCLUDE  # the SDK models allow extra fields (SnakeCaseExtrasModel): Sinch adds fields without notice
+
+
+class StatusLineSchema(SinchSchema):
+    """One `statuses[]` entry of a batch report: a status, its code and how many recipients have it."""
+
+    code = Code(required=True)  # open-ended ints (SMPP, MMS and Sinch codes), kept as text
+    status = fields.String(required=True, validate=validate.Length(1, 64))
+    count = StrictInteger(required=True, validate=validate.Range(0, 10**9))
+    recipients = fields.List(Msisdn(), allow_none=True, validate=validate.Length(max=MAX_RECIPIENTS))  # `full` only
+
+
+class BatchReportSchema(SinchSchema):
+    """`delivery_report_sms` / `delivery_report_mms`: one callback for a whole batch."""
+
+    type = fields.String(required=True)
+    batch_id = fields.String(required=True, validate=validate.Length(1, 128))
+    total_message_count = StrictInteger(required=True, validate=validate.Range(0, 10**9))
+    statuses = fields.List(fields.Nested(StatusLineSchema), required=True, validate=validate.Length(min=1))
+    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+
+
+class RecipientReportSchema(SinchSchema):
+    """`recipient_delivery_report_sms` / `_mms`: one recipient's status change."""
+
+    type = fields.String(required=True)
+    batch_id = fields.String(required=True, validate=validate.Length(1, 128))
+    recipient = Msisdn(required=True)  # fixtures show it with and without the +
+    code = Code(required=True)
+    status = fields.String(required=True, validate=validate.Length(1, 64))
+    at = VendorTime("iso", required=True)
+    operator_status_at = VendorTime("iso", allow_none=True)
+    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+    applied_originator = Address(allow_none=True)
+    encoding = fields.String(allow_none=True, validate=validate.Length(max=16))
+    number_of_message_parts = StrictInteger(allow_none=True, validate=validate.Range(1, 255))
+    operator = fields.String(allow_none=True, validate=validate.Length(max=64))
+
+
+class InboundSchema(SinchSchema):
+    """Fields every Sinch inbound (MO) carries."""
+
+    type = fields.String(required=True)
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    from_ = Msisdn(required=True, data_key="from")
+    to = Address(required=True)
+    received_at = VendorTime("iso", required=True)
+    sent_at = VendorTime("iso", allow_none=True)
+    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+    operator_id = fields.String(allow_none=True, validate=validate.Length(max=16))
+
+
+class TextInboundSchema(InboundSchema):
+    """`mo_text`."""
+
+    body = fields.String(required=True, validate=validate.Length(max=SHORT_TEXT))
+
+
+class BinaryInboundSchema(InboundSchema):
+    """`mo_binary`: base64 body and hex user data header, both required."""
+
+    body = Base64(required=True)
+    udh = Hex(required=True)
+
+
+class MediaItemSchema(SinchSchema):
+    """One `mo_media` attachment."""
+
+    url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, error_messages=URL_ERRORS)
+    content_type = fields.String(required=True, validate=validate.Length(1, 128))
+    status = fields.String(required=True, validate=validate.Length(1, 32))  # Uploaded / Failed
+    code = Code(required=True)  # 0 uploaded, 1 internal failure, 2 bucket not found (fixtures also show 200)
+
+    @pre_load
+    def accept_camel_case(self, data: Any, **kwargs: Any) -> Any:
+        """Sinch's Java fixture spells it `contentType`; the docs and the Python/Node SDKs say `content_type`."""
+        if isinstance(data, dict) and "content_type" not in data and "contentType" in data:
+            data = {**data, "content_type": data["contentType"]}
+        return data
+
+
+class MediaBodySchema(SinchSchema):
+    """The object `body` of `mo_media`."""
+
+    subject = fields.String(allow_none=True, validate=validate.Length(max=256))
+    message = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    media = fields.List(fields.Nested(MediaItemSchema), allow_none=True, validate=validate.Length(max=50))
+
+
+class MediaInboundSchema(InboundSchema):
+    """`mo_media`: body is an object, not text."""
+
+    body = fields.Nested(MediaBodySchema, required=True)
+
+
+def _receipt(batch_id: str, line: dict, ctx: CallbackContext, raw: dict, **extra: Any) -> DeliveryReceipt:
+    """A receipt for one status line of a batch, or one recipient report."""
+    return DeliveryReceipt(
+        vendor="sinch", status=receipt_status(line["status"]), vendor_status=line["status"],
+        vendor_code=line["code"], error_description=error_description(line["status"], line["code"]),
+        received_at=ctx.received_at, batch_id=normalize_message_id("sinch", batch_id),  # ULIDs: one spelling
+        account=ctx.account, signature_valid=ctx.signature_valid,
+        raw=raw, **extra,
+    )
+
+
+def _line_excerpt(payload: dict, line: dict, recipient: str | None) -> dict:
+    """The batch report cut down to one status line (and one recipient), so N events do not carry N copies."""
+    excerpt_line = {k: v for k, v in line.items() if k != "recipients"}
+    if recipient is not None:
+        excerpt_line["recipients"] = [recipient]
+    return {**{k: v for k, v in payload.items() if k != "statuses"}, "statuses": [excerpt_line]}
+
+
+def batch_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A batch report: `full` fans out one receipt per recipient; `summary` gives one counted receipt per line."""
+    report = load(BatchReportSchema(), payload)
+    batch_id, client_ref = report["batch_id"], report.get("client_reference")
+    receipts = []
+    for raw_line, line in zip(payload["statuses"], report["statuses"], strict=True):
+        recipients = line.get("recipients")
+        if not recipients:  # `summary` (or an empty `full` line): counts only, no per-recipient identity
+            raw = ctx.raw(_line_excerpt(payload, raw_line, None), excerpt=True)
+            receipts.append(_receipt(batch_id, line, ctx, raw, message_id=normalize_message_id("sinch", batch_id),
+                                     client_ref=client_ref, count=line["count"]))
+            continue
+        for raw_recipient, recipient in zip(raw_line["recipients"], recipients, strict=True):
+            raw = ctx.raw(_line_excerpt(payload, raw_line, raw_recipient), excerpt=True)
+            receipts.append(_receipt(batch_id, line, ctx, raw, message_id=sinch_message_id(batch_id, recipient),
+                                     recipient=digits_msisdn(recipient), client_ref=client_ref))
+    return receipts
+
+
+def recipient_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A per-recipient report: the only shape that carries times and intermediate statuses."""
+    report = load(RecipientReportSchema(), payload)
+    return [
+        _receipt(
+            report["batch_id"], report, ctx, ctx.raw(payload, payload.get("at")),
+            message_id=sinch_message_id(report["batch_id"], report["recipient"]),
+            recipient=digits_msisdn(report["recipient"]), occurred_at=report["at"],
+            operator_done_at=report.get("operator_status_at"), client_ref=report.get("client_reference"),
+            sender=report.get("applied_originator"), parts=report.get("number_of_message_parts"),
+            network=report.get("operator"),
+        )
+    ]
+
+
+def _inbound(message: dict, payload: dict, ctx: CallbackContext, **content: Any) -> InboundMessage:
+    """An inbound message from the fields all MO types share plus the type's content."""
+    return InboundMessage(
+        vendor="sinch", message_id=message["id"], from_=digits_msisdn(message["from_"]),
+        to=digits_msisdn(message["to"]), received_at=ctx.received_at, occurred_at=message["received_at"],
+        sent_at=message.get("sent_at"), client_ref=message.get("client_reference"),
+        network=message.get("operator_id"), account=ctx.account, signature_valid=ctx.signature_valid,
+        raw=ctx.raw(payload, payload.get("received_at")), **content,
+    )
+
+
+def text_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
+    """`mo_text`: plain text."""
+    message = load(TextInboundSchema(), payload)
+    return [_inbound(message, payload, ctx, text=message["body"])]
+
+
+def binary_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
+    """`mo_binary`: base64 body and hex UDH, kept as sent (UDH lower-cased)."""
+    message = load(BinaryInboundSchema(), payload)
+    return [_inbound(message, payload, ctx, binary=message["body"], udh=message["udh"])]
+
+
+def _media_item(item: dict) -> dict[str, Any]:
+    """One attachment in our shape, whichever spelling of content_type Sinch used."""
+    return {"url": item.get("url"), "content_type": item["content_type"], "status": item["status"],
+            "code": item["code"]}
+
+
+def media_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
+    """`mo_media`: optional subject and message text plus attachments."""
+    message = load(MediaInboundSchema(), payload)
+    body = message["body"]
+    media = tuple(_media_item(item) for item in body.get("media") or ())
+    return [_inbound(message, payload, ctx, text=body.get("message"), subject_line=body.get("subject"), media=media)]
+
+
+RECEIPT_TYPES: dict[str, Normalizer] = {
+    "delivery_report_sms": batch_report,
+    "delivery_report_mms": batch_report,
+    "recipient_delivery_report_sms": recipient_report,
+    "recipient_delivery_report_mms": recipient_report,
+}
+INBOUND_TYPES: dict[str, Normalizer] = {
+    "mo_text": text_inbound,
+    "mo_binary": binary_inbound,
+    "mo_media": media_inbound,
+}
+
+
+def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """Delivery reports, routed on `type`; an inbound type here is a 403 (one URL per kind)."""
+    return dispatch(payload, ctx, RECEIPT_TYPES)  # type: ignore[return-value]
+
+
+def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
+    """Inbound messages, routed on `type`; a delivery report type here is a 403."""
+    return dispatch(payload, ctx, INBOUND_TYPES)  # type: ignore[return-value]
+
+
+ADAPTER = VendorAdapter(
+    name="sinch",
+    kinds={
+        "delivery-receipts": KindSpec(
+            receipts, schemas=(BatchReportSchema, RecipientReportSchema),
+            summary="Sinch batch (summary/full) and per-recipient delivery reports, SMS and MMS",
+        ),
+        "inbound-messages": KindSpec(
+            inbound, schemas=(TextInboundSchema, BinaryInboundSchema, MediaInboundSchema),
+            summary="Sinch inbound messages: mo_text, mo_binary, mo_media",
+        ),
+    },
+)
