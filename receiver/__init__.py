@@ -17,7 +17,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """App factory: settings, publisher, routes and error handlers; opens no sockets."""
-    from receiver import health, openapi, views
+    from receiver import health, observability, openapi, views
     from receiver.publisher import KafkaPublisher
     from receiver.ratelimit import CallbackRateLimiter
     from receiver.vendors import load_adapters
@@ -76,6 +76,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         app.logger.exception("unhandled error")
         return views.error_response_for(500)
 
+    observability.init_app(app)
     app.register_blueprint(views.bp)
     app.register_blueprint(health.bp)
     app.register_blueprint(openapi.bp)

@@ -1,0 +1,236 @@
+"""Processor operations: Prometheus metrics on their own port, per-batch JSON logs, lag and backlog gauges.
+
+The runtime calls three functions: `start_metrics_server` once per process, `record_batch` after each
+committed batch, and `refresh` on every loop turn (cheap: lag and database queries are throttled here).
+Metrics live in a registry of their own, so they are right per process even when PROMETHEUS_MULTIPROC_DIR
+is set for the receiver.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+import threading
+import time
+from dataclasses import asdict
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from pythonjsonlogger.json import JsonFormatter
+
+log = logging.getLogger("smshooks.batches")
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+EVENTS = Counter(
+    "smshooks_processor_events_total",
+    "Events consumed, by processor and outcome (handled, duplicate, skipped, dead_lettered).",
+    ["processor", "outcome"], registry=REGISTRY,
+)
+DEAD_LETTERED = Counter(
+    "smshooks_processor_dead_lettered_total", "Records sent to <topic>.dlq, by processor and source topic.",
+    ["processor", "topic"], registry=REGISTRY,
+)
+BATCHES = Counter("smshooks_processor_batches_total", "Batches committed.", ["processor"], registry=REGISTRY)
+BATCH_SECONDS = Histogram(
+    "smshooks_processor_batch_duration_seconds", "Time to decode, handle and commit one batch.", ["processor"],
+    registry=REGISTRY,
+)
+RETRIES = Counter(
+    "smshooks_processor_retries_total", "Transient failures backed off from (database or broker down).",
+    ["processor"], registry=REGISTRY,
+)
+RELAYED = Counter(
+    "smshooks_outbox_relayed_total", "Outbox rows published to Kafka.", ["processor"], registry=REGISTRY,
+)
+LAG = Gauge(
+    "smshooks_consumer_lag", "Records behind the end of each assigned partition.",
+    ["processor", "topic", "partition"], registry=REGISTRY,
+)
+PARKED = Gauge("smshooks_parked_receipts", "Receipts parked, waiting for their sent message.", registry=REGISTRY)
+UNMATCHED = Gauge(
+    "smshooks_unmatched_receipts", "Receipts parked longer than unmatched_receipt_hours.", registry=REGISTRY,
+)
+MISSING = Gauge(
+    "smshooks_missing_receipts", "Sent messages without a final status past the vendor's age.", ["vendor"],
+    registry=REGISTRY,
+)
+OUTBOX_BACKLOG = Gauge("smshooks_outbox_backlog", "Outbox rows not yet published.", registry=REGISTRY)
+
+# Database-wide gauges are refreshed by one processor only, so several processes never report them twice.
+DATABASE_GAUGES_OWNER = "reconciliation"
+LAG_EVERY_SECONDS = 5.0
+DATABASE_EVERY_SECONDS = 30.0
+
+PHONE = re.compile(r"(?<![\w.-])\+?\d(?: ?\d){7,14}(?!\w)")
+SECRET = re.compile(
+    r"(?i)\b(token|sig|signature|secret|password|api_key|apikey)=([^&\s\"']+)|\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
+)
+
+_lock = threading.Lock()
+_server_started = False
+_previous: dict[str, dict[str, int]] = {}
+_refreshed: dict[tuple[str, str], float] = {}
+_lag_labels: dict[str, set[tuple[str, str]]] = {}
+
+
+def _mask_number(match: re.Match[str]) -> str:
+    """Every digit but the last 3 starred (same rule as the receiver's logs)."""
+    number = match.group(0)
+    keep = len(number) - 3
+    return re.sub(r"\d", "*", number[:keep]) + number[keep:]
+
+
+def mask(text: str) -> str:
+    """Phone numbers down to their last 3 digits and credentials blanked."""
+    text = PHONE.sub(_mask_number, text)
+    return SECRET.sub(lambda m: f"{m.group(1)}=<redacted>" if m.group(1) else f"{m.group(3)} <redacted>", text)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the rendered message and string extras of every record passing the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage())
+        record.args = None
+        for key, value in list(record.__dict__.items()):
+            if isinstance(value, str) and key not in {"msg", "name", "levelname", "pathname", "filename"}:
+                record.__dict__[key] = mask(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """Root logs as masked JSON lines on stdout; idempotent, other handlers are left alone."""
+    root = logging.getLogger()
+    if not any(getattr(h, "smshooks_json", False) for h in root.handlers):
+        handler = logging.StreamHandler(stream or sys.stdout)
+        handler.setFormatter(
+            JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
+        )
+        handler.addFilter(MaskingFilter())
+        handler.smshooks_json = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(level.upper())
+
+
+def start_metrics_server(port: int, address: str = "0.0.0.0") -> bool:
+    """Serve /metrics for this process on `port` (0 turns it off); only the first call starts it."""
+    global _server_started
+    with _lock:
+        if _server_started or port <= 0:
+            return False
+        start_http_server(port, addr=address, registry=REGISTRY)
+        _server_started = True
+    return True
+
+
+def sync_counters(processor: str, stats: Any, records: list | None = None) -> dict[str, int]:
+    """Add what the runtime's cumulative Stats gained since the last call to the counters; returns the gain."""
+    current = {k: v for k, v in asdict(stats).items() if isinstance(v, int)}
+    with _lock:
+        previous = _previous.get(processor, {})
+        _previous[processor] = current
+    delta = {k: v - previous.get(k, 0) for k, v in current.items()}
+    for outcome, key in (("handled", "handled"), ("duplicate", "duplicates"), ("skipped", "skipped"),
+                         ("dead_lettered", "dead_lettered")):
+        if delta.get(key, 0) > 0:
+            EVENTS.labels(processor, outcome).inc(delta[key])
+    if delta.get("retries", 0) > 0:
+        RETRIES.labels(processor).inc(delta["retries"])
+    if delta.get("relayed", 0) > 0:
+        RELAYED.labels(processor).inc(delta["relayed"])
+    if delta.get("dead_lettered", 0) > 0:
+        topics = sorted({record.topic for record in records or []}) or ["unknown"]
+        DEAD_LETTERED.labels(processor, ",".join(topics)[:200]).inc(delta["dead_lettered"])
+    return delta
+
+
+def record_batch(processor: str, stats: Any, records: list, duration_seconds: float) -> None:
+    """Count one committed batch from the runtime's cumulative Stats and log it as one JSON line."""
+    delta = sync_counters(processor, stats, records)
+    BATCHES.labels(processor).inc()
+    BATCH_SECONDS.labels(processor).observe(duration_seconds)
+    log.info("batch", extra={
+        "processor": processor,
+        "records": len(records),
+        "handled": delta.get("handled", 0),
+        "duplicates": delta.get("duplicates", 0),
+        "skipped": delta.get("skipped", 0),
+        "dead_lettered": delta.get("dead_lettered", 0),
+        "duration_ms": round(duration_seconds * 1000, 2),
+        "partitions": sorted({f"{record.topic}/{record.partition}" for record in records}),
+        "request_ids": _request_ids(records),
+    })
+
+
+def _request_ids(records: list) -> list[str]:
+    """Receiver request ids carried by the records (CloudEvents extension header `ce_requestid`), if any."""
+    found = []
+    for record in records:
+        for name, value in record.headers or []:
+            if name == "ce_requestid" and value:
+                found.append(value.decode("utf-8", "replace"))
+    return sorted(set(found))
+
+
+def _due(processor: str, what: str, every: float) -> bool:
+    """True at most once per `every` seconds for this processor and gauge family."""
+    now = time.monotonic()
+    with _lock:
+        if now - _refreshed.get((processor, what), float("-inf")) < every:
+            return False
+        _refreshed[(processor, what)] = now
+    return True
+
+
+def refresh(processor: str, consumer: Any, session_factory: Any, settings: Any, stats: Any = None) -> None:
+    """Sync counters, update lag (every 5 s) and database gauges (every 30 s, reconciliation only); never raises."""
+    if stats is not None:
+        sync_counters(processor, stats)
+    if consumer is not None and _due(processor, "lag", LAG_EVERY_SECONDS):
+        try:
+            record_consumer_lag(processor, consumer)
+        except Exception:  # noqa: BLE001 - metrics must never stop the consumer
+            log.debug("consumer lag refresh failed", exc_info=True)
+    if processor == DATABASE_GAUGES_OWNER and _due(processor, "database", DATABASE_EVERY_SECONDS):
+        try:
+            refresh_database_gauges(session_factory, settings)
+        except Exception:  # noqa: BLE001
+            log.debug("database gauge refresh failed", exc_info=True)
+
+
+def record_consumer_lag(processor: str, consumer: Any) -> None:
+    """Lag of each assigned partition: end offset minus our position; revoked partitions are dropped."""
+    assigned = list(consumer.assignment())
+    ends = consumer.end_offsets(assigned) if assigned else {}
+    seen = set()
+    for partition in assigned:
+        labels = (partition.topic, str(partition.partition))
+        LAG.labels(processor, *labels).set(max(0, ends.get(partition, 0) - consumer.position(partition)))
+        seen.add(labels)
+    with _lock:
+        stale = _lag_labels.get(processor, set()) - seen
+        _lag_labels[processor] = seen
+    for labels in stale:
+        LAG.remove(processor, *labels)
+
+
+def refresh_database_gauges(session_factory: Any, settings: Any) -> None:
+    """Parked, unmatched and missing receipt counts and the outbox backlog, from indexed queries."""
+    from sqlalchemy import func, select
+
+    from processors.db.models import OutboxRecord, Receipt
+    from processors.handlers.reconciliation import count_missing_receipts, count_unmatched_receipts
+
+    with session_factory() as session:
+        PARKED.set(session.scalar(select(func.count()).select_from(Receipt).where(Receipt.parked)) or 0)
+        UNMATCHED.set(count_unmatched_receipts(session, settings))
+        missing = count_missing_receipts(session, settings)
+        OUTBOX_BACKLOG.set(
+            session.scalar(select(func.count()).select_from(OutboxRecord).where(OutboxRecord.sent_at.is_(None))) or 0
+        )
+    MISSING.clear()
+    for vendor, count in missing.items():
+        MISSING.labels(vendor).set(count)

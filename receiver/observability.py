@@ -1,0 +1,237 @@
+"""Receiver operations: Prometheus metrics (gunicorn multiprocess aware), JSON request logs, the AsyncAPI route."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, g, request
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client import multiprocess as prometheus_multiprocess
+from pythonjsonlogger.json import JsonFormatter
+
+from receiver.contract import TOPIC_CALLBACKS_REJECTED
+from receiver.vendors.base import KINDS
+
+log = logging.getLogger("smshooks.requests")
+bp = Blueprint("observability", __name__)
+
+# Labels only ever take known values: a vendor or kind from the URL is "unknown" unless we serve it,
+# so a scanner hitting random paths cannot blow up the series count.
+CALLBACKS = Counter(
+    "smshooks_callbacks_total", "Callback requests answered, by vendor, kind and HTTP status.",
+    ["vendor", "kind", "status"],
+)
+CALLBACK_EVENTS = Counter(
+    "smshooks_callback_events_total", "Events published from accepted callbacks.", ["vendor", "kind"],
+)
+VALIDATION_FAILURES = Counter(
+    "smshooks_validation_failures_total", "Callbacks answered 400, by error code.", ["vendor", "kind", "code"],
+)
+REJECTED = Counter(
+    "smshooks_callbacks_rejected_total", "Rejected callbacks recorded on sms.callbacks.rejected, by reason.",
+    ["vendor", "kind", "code"],
+)
+PUBLISH_SECONDS = Histogram(
+    "smshooks_publish_duration_seconds", "Time from send to the last Kafka ack of one request's records.",
+    ["outcome"], buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+)
+REQUEST_SECONDS = Histogram(
+    "smshooks_callback_duration_seconds", "Callback request handling time, by vendor and kind.", ["vendor", "kind"],
+)
+
+QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
+# A phone number: 8 to 15 digits, optionally after + and spaced, not inside a word, id or decimal number.
+PHONE = re.compile(r"(?<![\w.-])\+?\d(?: ?\d){7,14}(?!\w)")
+SECRET = re.compile(
+    r"(?i)\b(token|sig|signature|secret|password|api_key|apikey)=([^&\s\"']+)|\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
+)
+
+
+def _mask_number(match: re.Match[str]) -> str:
+    """Every digit but the last 3 starred: enough to tell numbers apart in support, useless to a leak."""
+    number = match.group(0)
+    keep = len(number) - 3
+    return re.sub(r"\d", "*", number[:keep]) + number[keep:]
+
+
+def mask(text: str) -> str:
+    """Phone numbers down to their last 3 digits and credentials blanked, for anything we log."""
+    text = PHONE.sub(_mask_number, text)
+    return SECRET.sub(lambda m: f"{m.group(1)}=<redacted>" if m.group(1) else f"{m.group(3)} <redacted>", text)
+
+
+class MaskingFilter(logging.Filter):
+    """Masks the rendered message and string extras of every record passing the handler."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = mask(record.getMessage())
+        record.args = None
+        for key, value in list(record.__dict__.items()):
+            if isinstance(value, str) and key not in {"msg", "name", "levelname", "pathname", "filename"}:
+                record.__dict__[key] = mask(value)
+        if record.exc_info and not record.exc_text:
+            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+def json_handler(stream: Any = None) -> logging.Handler:
+    """A stream handler writing one masked JSON object per line."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(
+        JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
+    )
+    handler.addFilter(MaskingFilter())
+    handler.smshooks_json = True  # type: ignore[attr-defined]
+    return handler
+
+
+def configure_logging(level: str = "INFO", stream: Any = None) -> None:
+    """Root logs as masked JSON lines; idempotent, and leaves other handlers (pytest's, gunicorn's) alone."""
+    root = logging.getLogger()
+    if not any(getattr(h, "smshooks_json", False) for h in root.handlers):
+        root.addHandler(json_handler(stream))
+    root.setLevel(level.upper())
+
+
+def multiprocess_dir() -> str | None:
+    """PROMETHEUS_MULTIPROC_DIR when gunicorn runs several workers sharing metric files."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
+
+
+@bp.get("/metrics")
+def metrics() -> Response:
+    """Prometheus exposition: summed over all workers in multiprocess mode, this process otherwise."""
+    if multiprocess_dir():
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+
+
+def asyncapi_path() -> Path | None:
+    """docs/asyncapi.yaml next to the package (source checkout, image) or under the working directory."""
+    for base in (Path(__file__).resolve().parents[1], Path.cwd()):
+        candidate = base / "docs" / "asyncapi.yaml"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+@bp.get("/asyncapi.yaml")
+def asyncapi() -> Response:
+    """The AsyncAPI 3 catalogue of our Kafka topics, the event side of the OpenAPI document."""
+    path = asyncapi_path()
+    if path is None:
+        return Response("asyncapi.yaml is not installed\n", status=404, mimetype="text/plain")
+    return Response(path.read_bytes(), mimetype="application/yaml")
+
+
+def _labels() -> tuple[str, str]:
+    """(vendor, kind) of a callback URL, each "unknown" unless it is one we serve."""
+    view_args = request.view_args or {}
+    vendor = view_args.get("vendor", "")
+    kind = view_args.get("kind", "")
+    adapters = current_app.extensions.get("smshooks.adapters", {})
+    return (vendor if vendor in adapters else "unknown", kind if kind in KINDS else "unknown")
+
+
+def _redacted_path() -> str:
+    """The path with a URL token cut, so a secret never reaches the logs."""
+    if (request.view_args or {}).get("path_token"):
+        return request.path.rsplit("/", 1)[0] + "/<redacted>"
+    return request.path
+
+
+def _start_clock() -> None:
+    g.started_at = time.perf_counter()
+
+
+def _observe(response: Response) -> Response:
+    """Count the callback and write its one JSON log line."""
+    started = g.get("started_at")
+    duration = time.perf_counter() - started if started is not None else 0.0
+    event_count = g.get("event_count", 0)
+    vendor = kind = None
+    if request.path.startswith("/v1/callbacks/"):
+        vendor, kind = _labels()
+        CALLBACKS.labels(vendor, kind, str(response.status_code)).inc()
+        REQUEST_SECONDS.labels(vendor, kind).observe(duration)
+        if event_count:
+            CALLBACK_EVENTS.labels(vendor, kind).inc(event_count)
+        if response.status_code == 400:
+            body = response.get_json(silent=True) or {}
+            VALIDATION_FAILURES.labels(vendor, kind, str(body.get("code", "unknown"))[:64]).inc()
+    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    log.log(level, "request", extra={
+        "method": request.method,
+        "path": _redacted_path(),
+        "status": response.status_code,
+        "duration_ms": round(duration * 1000, 2),
+        "vendor": vendor or g.get("vendor"),
+        "kind": kind or g.get("kind"),
+        "event_count": event_count,
+        "request_id": g.get("request_id"),
+    })
+    return response
+
+
+def _timed(publish, outcome_of_kind: str):
+    """Wrap a publisher method so its latency lands in the publish histogram."""
+
+    @functools.wraps(publish)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            result = publish(*args, **kwargs)
+            outcome = outcome_of_kind
+            return result
+        finally:
+            PUBLISH_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+
+    return timed
+
+
+def _instrument_publisher(publisher: Any) -> None:
+    """Time publish and count recorded rejections, on the instance so tests' fakes keep working."""
+    if getattr(publisher, "smshooks_instrumented", False):
+        return
+    publisher.publish = _timed(publisher.publish, "ok")
+    publish_raw = _timed(publisher.publish_raw, "ok")
+
+    @functools.wraps(publish_raw)
+    def counted_raw(topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
+        publish_raw(topic, key, headers, value)
+        if topic == TOPIC_CALLBACKS_REJECTED:
+            vendor, kind = _labels() if request else ("unknown", "unknown")
+            reason = dict(headers).get("reason", b"unknown").decode("utf-8", "replace")[:64]
+            REJECTED.labels(vendor, kind, reason).inc()
+
+    publisher.publish_raw = counted_raw
+    publisher.smshooks_instrumented = True
+
+
+def init_app(app: Flask) -> None:
+    """Metrics, JSON request logs and the /metrics and /asyncapi.yaml routes for one app."""
+    settings = app.extensions["smshooks.settings"]
+    configure_logging(settings.log_level)
+    _instrument_publisher(app.extensions["smshooks.publisher"])
+    # first, so a request stopped by an earlier hook (rate limit) still has a start time
+    app.before_request_funcs.setdefault(None, []).insert(0, _start_clock)
+    app.after_request(_observe)
+    app.register_blueprint(bp)
