@@ -1,0 +1,79 @@
+"""gunicorn settings for the receiver, used by `make run` / `smshooks run` and the image.
+
+Every callback waits for the Kafka ack before it is answered, so a worker spends most of a request
+idle on the network: gthread workers (one process per core, several threads each) keep the CPU busy
+while acks are in flight. Environment:
+
+  SMSHOOKS_BIND             address to listen on (default 127.0.0.1:8000; the image sets 0.0.0.0:8000)
+  WEB_CONCURRENCY           worker processes (default: CPU count, at least 2)
+  GUNICORN_THREADS          threads per worker (default 8)
+  PROMETHEUS_MULTIPROC_DIR  directory for the workers' shared metric files (a private one is made if unset)
+"""
+
+import os
+import shutil
+import tempfile
+
+bind = os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000")
+worker_class = "gthread"
+workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
+threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+# Never preload: the app must be imported in each worker, after the fork, so that no Kafka client,
+# socket or metrics file is shared between processes.
+preload_app = False
+# A request may wait publish_timeout_seconds (5 s by default) for Kafka; leave room for that and more.
+timeout = 30
+# On SIGTERM, let in-flight callbacks get their ack and their answer before the worker exits.
+graceful_timeout = 20
+keepalive = 5
+# Heartbeat files on tmpfs, so a slow overlay filesystem never gets a healthy worker killed.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+# The app writes one JSON line per request itself (with the token redacted); no separate access log.
+accesslog = None
+errorlog = "-"
+loglevel = os.environ.get("SMSHOOKS_LOG_LEVEL", "info").lower()
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "{asctime}{levelname}{name}{message}",
+            "style": "{",
+            "rename_fields": {"levelname": "level"},
+        },
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
+    },
+}
+
+# Set before any worker imports prometheus_client: the library picks file-backed values at import time.
+_private_metrics_dir = None
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _private_metrics_dir = tempfile.mkdtemp(prefix="smshooks-prometheus-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _private_metrics_dir
+
+
+def on_starting(server):
+    """Start from an empty metrics directory: files of a previous run would be summed into ours."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    os.makedirs(directory, exist_ok=True)
+    for name in os.listdir(directory):
+        if name.endswith(".db"):
+            os.unlink(os.path.join(directory, name))
+
+
+def child_exit(server, worker):
+    """A dead worker's live gauges must stop counting; its counters stay in the totals."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    """Remove the metrics directory if we made it."""
+    if _private_metrics_dir:
+        shutil.rmtree(_private_metrics_dir, ignore_errors=True)
