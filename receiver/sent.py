@@ -1,0 +1,375 @@
+"""`POST /v1/sent-messages`: sending systems register what they sent, canonically or as a raw vendor send response.
+
+Each sent message becomes one `sms.sent_message.v1` event, keyed `<vendor>:<vendor message id>` like the receipts
+that will be reconciled against it.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+
+from receiver.auth import equal
+from receiver.contract import Envelope, SentMessage, digits_msisdn, normalize_message_id, sinch_message_id, utc_now
+from receiver.errors import ConstraintViolation, PayloadTooLarge, ServiceUnavailable, Unauthorized, validation_error
+from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
+from receiver.openapi import add_paths, error_responses
+from receiver.parsing import parse_json, payload_format
+from receiver.publisher import PublishUnavailable
+from receiver.vendors.mobivate import message_id as mobivate_message_id
+from receiver.views import read_body
+
+log = logging.getLogger(__name__)
+bp = Blueprint("sent_messages", __name__)
+
+PATH = "/v1/sent-messages"
+MAX_ITEMS = 500
+MAX_MESSAGES = 10_000
+VENDOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# Calling codes of common countries, for country_iso2; shared codes (1 NANP, 7 RU/KZ) are left out on purpose.
+CALLING_CODES = {
+    "20": "EG", "27": "ZA", "30": "GR", "31": "NL", "32": "BE", "33": "FR", "34": "ES", "36": "HU", "39": "IT",
+    "40": "RO", "41": "CH", "43": "AT", "44": "GB", "45": "DK", "46": "SE", "47": "NO", "48": "PL", "49": "DE",
+    "52": "MX", "54": "AR", "55": "BR", "56": "CL", "57": "CO", "60": "MY", "61": "AU", "62": "ID", "63": "PH",
+    "64": "NZ", "65": "SG", "66": "TH", "81": "JP", "82": "KR", "84": "VN", "86": "CN", "90": "TR", "91": "IN",
+    "92": "PK", "234": "NG", "254": "KE", "351": "PT", "352": "LU", "353": "IE", "358": "FI", "420": "CZ",
+    "852": "HK", "886": "TW", "966": "SA", "971": "AE", "972": "IL",
+}
+
+
+class SentMessageSchema(Schema):
+    """Our canonical sent message."""
+
+    class Meta:
+        unknown = EXCLUDE  # the shape is ours: extra keys are dropped
+
+    vendor = fields.String(required=True, validate=validate.Regexp(VENDOR_NAME))
+    message_id = fields.String(required=True, validate=validate.Length(1, 128))
+    recipient = Msisdn(required=True)
+    sent_at = VendorTime("iso")
+    sender = Address()
+    batch_id = fields.String(validate=validate.Length(max=128))
+    campaign_id = fields.String(validate=validate.Length(max=128))
+    client_ref = fields.String(validate=validate.Length(max=256))
+    parts = StrictInteger(validate=validate.Range(1, 255))
+    account = fields.String(validate=validate.Length(max=128))
+
+
+class SendResponseSchema(Schema):
+    """A vendor's send response as the sending system got it, with what the response itself lacks."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    vendor = fields.String(required=True, validate=validate.OneOf(["fortytwo", "mobivate", "sinch", "fullsms"]))
+    response = fields.Raw(required=True, metadata={"description": "the vendor's send response, unchanged"})
+    sender = Address()
+    sent_at = VendorTime("iso")
+    campaign_id = fields.String(validate=validate.Length(max=128))
+    client_ref = fields.String(validate=validate.Length(max=256))
+    account = fields.String(validate=validate.Length(max=128))
+    recipients = fields.List(Msisdn(), validate=validate.Length(1, MAX_MESSAGES),
+                             metadata={"description": "FullSMS only: its response names no recipients"})
+
+
+class FortytwoResponseSchema(Schema):
+    """Fortytwo's outer response: `results` holds objects keyed by destination MSISDN."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    api_job_id = fields.String(required=True, validate=validate.Length(1, 128))
+    client_job_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+    results = fields.Raw(required=True)  # one object or a list of them; checked by _fortytwo_destinations
+
+
+class FortytwoResultSchema(Schema):
+    """One destination's RESULT_DETAIL."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_id = fields.String(allow_none=True, validate=validate.Length(1, 128))
+    custom_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+
+
+class MobivateMessageSchema(Schema):
+    """Mobivate's message record, answered to a single send."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    originator = Address(allow_none=True)
+    recipient = Msisdn(required=True)
+    body = fields.String(allow_none=True)
+    route_id = fields.String(data_key="routeId", allow_none=True)
+    reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+    campaign_id = fields.String(data_key="campaignId", allow_none=True, validate=validate.Length(max=128))
+
+
+class SinchBatchSchema(Schema):
+    """Sinch's batch response: one batch, many recipients, no per-message id."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 64))
+    to = fields.List(Msisdn(), required=True, validate=validate.Length(1, MAX_MESSAGES))
+    from_ = Address(data_key="from")
+    created_at = VendorTime("iso")
+    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+
+
+class FullSmsInvalidSchema(Schema):
+    """FullSMS's `invalid` block: numbers it refused."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    numbers = fields.List(fields.String(), load_default=list)
+
+
+class FullSmsCampaignSchema(Schema):
+    """FullSMS's campaign response: a campaign id and a count, nothing per recipient."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    status = fields.String(validate=validate.Length(max=64))
+    campaign_id = fields.String(required=True, validate=validate.Length(1, 128))
+    total_sent = StrictInteger(validate=validate.Range(min=0))
+    invalid = fields.Nested(FullSmsInvalidSchema, allow_none=True)
+
+
+def country_iso2(recipient: str | None) -> str | None:
+    """The recipient's country from its calling code, for the common countries in CALLING_CODES only."""
+    if not recipient or not recipient.isdigit():
+        return None
+    for length in (3, 2):
+        country = CALLING_CODES.get(recipient[:length])
+        if country:
+            return country
+    return None
+
+
+def _sent(vendor: str, message_id: str, recipient: str, received_at: datetime, raw: dict[str, Any],
+          **values: Any) -> SentMessage:
+    """A SentMessage with our receive time standing in for a missing send time."""
+    digits = digits_msisdn(recipient) or recipient
+    return SentMessage(
+        vendor=vendor, message_id=message_id, recipient=digits, sent_at=values.pop("sent_at", None) or received_at,
+        received_at=received_at, country_iso2=country_iso2(digits), raw={"format": "json", "payload": raw},
+        **{name: value for name, value in values.items() if value is not None},
+    )
+
+
+def _from_wrapper(wrapper: dict[str, Any]) -> dict[str, Any]:
+    """What the sending system stated alongside the response; it wins over what the response implies."""
+    return {name: wrapper[name] for name in ("sender", "sent_at", "campaign_id", "client_ref", "account")
+            if wrapper.get(name) is not None}
+
+
+def canonical(item: Any, received_at: datetime) -> list[SentMessage]:
+    """One sent message in our own shape."""
+    message = SentMessageSchema().load(item)
+    vendor = message.pop("vendor")
+    return [_sent(vendor, _normalized_id(vendor, message.pop("message_id")), message.pop("recipient"),
+                  received_at, item, **message)]
+
+
+def _normalized_id(vendor: str, message_id: str) -> str:
+    """The vendor's canonical message id, as the vendor's receipts will carry it."""
+    return mobivate_message_id(message_id) if vendor == "mobivate" else normalize_message_id(vendor, message_id)
+
+
+def _fortytwo_destinations(results: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(destination, loaded detail, raw detail) for each destination of `results` (an object or a list of them)."""
+    objects = results if isinstance(results, list) else [results]
+    destinations, errors = [], {}
+    for index, result in enumerate(objects):
+        if not isinstance(result, dict):
+            errors[str(index)] = ["Expected an object keyed by destination MSISDN."]
+            continue
+        for destination, detail in result.items():
+            try:
+                number = Msisdn().deserialize(destination)
+                destinations.append((number, FortytwoResultSchema().load(detail), detail))
+            except ValidationError as exc:
+                errors[destination[:32]] = exc.messages
+    if errors:
+        raise ValidationError({"results": errors})
+    return destinations
+
+
+def fortytwo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Fortytwo's outer response, one sent message per destination that got a message_id."""
+    response = FortytwoResponseSchema().load(item["response"])
+    outer = {name: value for name, value in item["response"].items() if name != "results"}
+    messages = [
+        _sent(
+            "fortytwo", normalize_message_id("fortytwo", detail["message_id"]), destination, received_at,
+            dict(item, response=dict(outer, results={destination: raw_detail})),
+            batch_id=response["api_job_id"],
+            **{"client_ref": detail.get("custom_id") or response.get("client_job_id"), **_from_wrapper(wrapper)},
+        )
+        for destination, detail, raw_detail in _fortytwo_destinations(response["results"])
+        if detail.get("message_id")  # a destination without message_id was not sent (invalid request)
+    ]
+    if not messages:
+        raise ValidationError({"results": ["No destination has a message_id."]})
+    return messages
+
+
+def mobivate(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Mobivate's message record (or a list of them), one sent message each."""
+    records = item["response"] if isinstance(item["response"], list) else [item["response"]]
+    schema = MobivateMessageSchema()
+    messages = []
+    for record in records:
+        loaded = schema.load(record)
+        messages.append(_sent(
+            "mobivate", mobivate_message_id(loaded["id"]), loaded["recipient"], received_at,
+            dict(item, response=record),
+            **{"sender": loaded.get("originator"), "client_ref": loaded.get("reference"),
+               "campaign_id": loaded.get("campaign_id"), **_from_wrapper(wrapper)},
+        ))
+    return messages
+
+
+def sinch(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Sinch's batch response: one sent message per recipient, identified by batch id and recipient."""
+    batch = SinchBatchSchema().load(item["response"])
+    return [
+        _sent(
+            "sinch", sinch_message_id(batch["id"], recipient), recipient, received_at,
+            dict(item, response=dict(item["response"], to=[raw_recipient])),
+            batch_id=normalize_message_id("sinch", batch["id"]),
+            **{"sender": batch.get("from_"), "sent_at": batch.get("created_at"),
+               "client_ref": batch.get("client_reference"), **_from_wrapper(wrapper)},
+        )
+        for recipient, raw_recipient in zip(batch["to"], item["response"]["to"], strict=True)
+    ]
+
+
+def fullsms(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """FullSMS's campaign response has no per-recipient ids: the caller lists recipients, we derive ids."""
+    campaign = FullSmsCampaignSchema().load(item["response"])
+    if not wrapper.get("recipients"):
+        raise ValidationError({"recipients": ["Required with a FullSMS response, which names no recipients."]})
+    refused = {digits_msisdn(n) for n in (campaign.get("invalid") or {}).get("numbers", [])}
+    recipients = [r for r in wrapper["recipients"] if digits_msisdn(r) not in refused]  # FullSMS refused these
+    if not recipients:
+        raise ValidationError({"recipients": ["FullSMS refused every recipient."]})
+    return [
+        _sent(
+            "fullsms", f"{campaign['campaign_id']}:{digits_msisdn(recipient)}", recipient, received_at,
+            dict(item, recipients=[recipient]), batch_id=campaign["campaign_id"],
+            **{"campaign_id": campaign["campaign_id"], **_from_wrapper(wrapper)},
+        )
+        for recipient in recipients
+    ]
+
+
+SEND_RESPONSES: dict[str, Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]] = {
+    "fortytwo": fortytwo, "mobivate": mobivate, "sinch": sinch, "fullsms": fullsms,
+}
+
+
+def send_response(item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """A wrapped vendor send response; response errors are reported under `response`."""
+    wrapper = SendResponseSchema().load(item)
+    if not isinstance(wrapper["response"], dict | list):
+        raise ValidationError({"response": ["Expected the vendor's response object."]})
+    try:
+        return SEND_RESPONSES[wrapper["vendor"]](wrapper, item, received_at)
+    except ValidationError as exc:
+        if isinstance(exc.messages, dict) and "recipients" in exc.messages:
+            raise
+        raise ValidationError({"response": exc.messages}) from None
+
+
+def sent_messages(document: Any, received_at: datetime) -> list[SentMessage]:
+    """Every sent message of a request body (an object or a list), errors reported by index for lists."""
+    items = document if isinstance(document, list) else [document]
+    if not items:
+        raise ValidationError({"_schema": ["Expected at least one item."]})
+    if len(items) > MAX_ITEMS:
+        raise ValidationError({"_schema": [f"At most {MAX_ITEMS} items per request."]})
+    messages, errors = [], {}
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict):
+                raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+            messages.extend(send_response(item, received_at) if "response" in item else canonical(item, received_at))
+        except ValidationError as exc:
+            errors[str(index)] = exc.messages
+    if errors:
+        raise ValidationError(errors if isinstance(document, list) else errors["0"])
+    if len(messages) > MAX_MESSAGES:
+        raise ConstraintViolation(f"At most {MAX_MESSAGES} sent messages per request.")
+    return messages
+
+
+@bp.before_request
+def require_api_token() -> None:
+    """When an API token is configured, sending systems must present it as a bearer token."""
+    token = current_app.extensions["smshooks.settings"].api_token
+    if not token:
+        return
+    scheme, _, credentials = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not equal(credentials.strip(), token):
+        raise Unauthorized("A valid bearer token is required.", headers={"WWW-Authenticate": "Bearer"})
+
+
+@bp.post(PATH)
+def register_sent_messages() -> Response:
+    """Validate, normalize and publish the sent messages; 200 only once Kafka acknowledged every event."""
+    settings = current_app.extensions["smshooks.settings"]
+    payload_format(request.method, request.content_type, ("json",))  # 415 for anything but JSON
+    body, too_large = read_body(settings.max_body_bytes)
+    if too_large:
+        raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
+    document = parse_json(body, request.content_type)
+    try:
+        messages = sent_messages(document, utc_now())
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    envelopes = [Envelope.wrap(message) for message in messages]
+    try:
+        current_app.extensions["smshooks.publisher"].publish(envelopes)
+    except PublishUnavailable as exc:
+        log.warning("publish failed: %s", exc)
+        raise ServiceUnavailable() from None
+    g.event_count = len(envelopes)
+    return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
+
+
+def document_route(spec) -> None:
+    """The OpenAPI entry of this route."""
+    spec.components.schema("SentMessage", schema=SentMessageSchema)
+    spec.components.schema("SendResponse", schema=SendResponseSchema)
+    if "bearer" not in spec.components.security_schemes:
+        spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
+    one = {"oneOf": [{"$ref": "#/components/schemas/SentMessage"}, {"$ref": "#/components/schemas/SendResponse"}]}
+    spec.path(path=PATH, operations={"post": {
+        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS send response",
+        "tags": ["sent-messages"],
+        "security": [{"bearer": []}],
+        "requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"oneOf": [one, {"type": "array", "items": one, "maxItems": MAX_ITEMS}]}}}},
+        "responses": {
+            "200": {"description": "Accepted: every event acknowledged by Kafka",
+                    "content": {"application/json": {"schema": "Accepted"}}},
+            **error_responses("400", "401", "413", "415", "500", "503"),
+        },
+    }})
+
+
+bp.record_once(lambda state: add_paths(state.app, document_route))
