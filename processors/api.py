@@ -1,0 +1,254 @@
+"""The read API: reconciliation reports, message status and opt-out lookups, behind a bearer token.
+
+Mounted by app.py through `init_app(app)`. Opens no database connection at import or in init_app: the
+engine is created on the first request from the settings' effective database URL.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from pathlib import Path
+
+from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from processors.db.engine import make_engine
+from processors.reports import params
+from processors.reports.formats import to_csv, to_json
+from processors.reports.html import to_html
+from processors.reports.messages import message_status
+from processors.reports.opt_outs import opt_out_status, suppression_csv, suppression_json, suppression_rows
+from processors.reports.reconciliation import ReportRequest, build_report
+from receiver.contract import digits_msisdn, utc_now
+from receiver.errors import ConstraintViolation, InvalidParameterFormat, NotFound, ServiceUnavailable, Unauthorized
+from smshooks.settings import KNOWN_VENDORS, Settings
+
+bp = Blueprint("read_api", __name__)
+ENGINE = "smshooks.read_engine"
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv", "html": "text/html"}
+MAX_MESSAGE_ID = 191
+
+
+class ReadApiDisabled(ServiceUnavailable):
+    """No api_token is configured, so the read API answers nobody (503: a server-side condition)."""
+
+    code = "read_api_disabled"
+    text = "The read API is disabled: set SMSHOOKS_API_TOKEN to enable it."
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database did not answer; retry later."""
+
+    code = "database_unavailable"
+    text = "The database is unavailable; retry after the delay in Retry-After."
+
+
+def init_app(app: Flask) -> None:
+    """Register the routes, their OpenAPI paths and the database readiness check; connects to nothing."""
+    from receiver.openapi import add_paths
+
+    app.register_blueprint(bp)
+    add_paths(app, _document)
+    app.extensions.setdefault("smshooks.readiness", {})["database"] = lambda: database_ready(app)
+    app.extensions.setdefault("smshooks.read_engine_lock", threading.Lock())
+
+
+def read_engine(app: Flask) -> Engine:
+    """The app's engine, created once on first use (after gunicorn's fork)."""
+    engine = app.extensions.get(ENGINE)
+    if engine is None:
+        with app.extensions["smshooks.read_engine_lock"]:
+            engine = app.extensions.get(ENGINE)
+            if engine is None:
+                url = app.extensions["smshooks.settings"].effective_database_url
+                # SQLite readers use a plain engine: make_engine's BEGIN IMMEDIATE would block the processors.
+                engine = create_engine(url) if url.startswith("sqlite") else make_engine(url)
+                app.extensions[ENGINE] = engine
+    return engine
+
+
+def database_ready(app: Flask) -> bool:
+    """True when the database answers `SELECT 1` (a missing SQLite file is not ready, and is not created)."""
+    url = app.extensions["smshooks.settings"].effective_database_url
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        return False
+    try:
+        with read_engine(app).connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except SQLAlchemyError:
+        return False
+
+
+def _settings() -> Settings:
+    return current_app.extensions["smshooks.settings"]
+
+
+@bp.before_request
+def authenticate() -> None:
+    """`Authorization: Bearer <api_token>`, compared in constant time."""
+    token = _settings().api_token
+    if not token:
+        raise ReadApiDisabled()
+    scheme, _, presented = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode(), token.encode()):
+        raise Unauthorized("A valid 'Authorization: Bearer <token>' header is required.",
+                           headers={"WWW-Authenticate": 'Bearer realm="smshooks"'})
+
+
+@bp.errorhandler(params.ParameterError)
+def bad_parameter(error: params.ParameterError):
+    """400 with the documented body, the offending parameter named under `errors`."""
+    from receiver.views import error_response
+
+    cls = InvalidParameterFormat if error.kind == "format" else ConstraintViolation
+    return error_response(cls(errors={error.name: [error.message]}))
+
+
+@bp.errorhandler(SQLAlchemyError)
+def database_error(error: SQLAlchemyError):
+    """503 when the database fails; the details go to the log, not the client."""
+    from receiver.views import error_response
+
+    current_app.logger.warning("read API database error: %s", str(error).splitlines()[0])
+    return error_response(DatabaseUnavailable())
+
+
+def _format(default_order: tuple[str, ...]) -> str:
+    """`?format=` when given, else the best match of the Accept header, else the first of default_order."""
+    if "format" in request.args:
+        return params.parse_format(request.args["format"])
+    offered = [MEDIA_TYPES[name] for name in default_order]
+    best = request.accept_mimetypes.best_match(offered, default=offered[0])
+    return next(name for name, media in MEDIA_TYPES.items() if media == best)
+
+
+@bp.get("/v1/reports/reconciliation")
+def reconciliation_report() -> Response:
+    """The reconciliation report over [from, to) of sent time, grouped, as JSON, CSV or HTML."""
+    args = request.args
+    now = params.parse_time("now", args["now"]) if args.get("now") else utc_now()
+    start, end = params.parse_range(args.get("from"), args.get("to"), now)
+    report_request = ReportRequest(
+        start=start, end=end, now=now, group_by=params.parse_group_by(args.get("group_by")),
+        list_limit=params.parse_limit(args.get("limit")),
+    )
+    fmt = _format(("json", "csv", "html"))
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_report(connection, _settings(), report_request)
+    body = {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+    response = Response(body, mimetype=MEDIA_TYPES[fmt])
+    if fmt == "csv":
+        name = f"reconciliation_{start:%Y%m%d}_{end:%Y%m%d}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/v1/messages/<vendor>/<path:message_id>")
+def message(vendor: str, message_id: str) -> Response:
+    """Current status, receipt history, conflicts and clicks of one sent message."""
+    if vendor not in KNOWN_VENDORS:
+        raise NotFound(f"Unknown vendor {vendor[:40]!r}.")
+    if not message_id.strip() or len(message_id) > MAX_MESSAGE_ID:
+        raise params.ParameterError("message_id", f"must be 1 to {MAX_MESSAGE_ID} characters", "constraint")
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        found = message_status(connection, vendor, message_id)
+    if found is None:
+        raise NotFound(f"No sent message or receipt for {vendor} message {message_id[:60]!r}.")
+    return jsonify(found)
+
+
+@bp.get("/v1/opt-outs/<msisdn>")
+def opt_out(msisdn: str) -> Response:
+    """Whether a subscriber is opted out for a sender (or account-wide), why and since when."""
+    settings = _settings()
+    number = digits_msisdn(msisdn)
+    if not number or not number.isdigit() or not 6 <= len(number) <= 15:
+        raise params.ParameterError("msisdn", f"{msisdn[:40]!r} is not a phone number (E.164, 6-15 digits)")
+    sender = request.args.get("sender")
+    if settings.opt_out_scope == "sender" and not (sender or "").strip():
+        raise params.ParameterError("sender", "required: opt-outs are kept per sender (our number)", "constraint")
+    if sender is not None and len(sender) > 64:
+        raise params.ParameterError("sender", "must be at most 64 characters", "constraint")
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        return jsonify(opt_out_status(connection, number, sender, settings.opt_out_scope))
+
+
+@bp.get("/v1/opt-outs")
+def opt_outs() -> Response:
+    """The suppression list: everyone currently opted out (optionally since a time), as CSV or JSON."""
+    since = params.parse_time("since", request.args["since"]) if request.args.get("since") else None
+    fmt = _format(("csv", "json"))
+    if fmt == "html":
+        raise params.ParameterError("format", "the suppression list is CSV or JSON", "constraint")
+    app = current_app._get_current_object()
+    scope = _settings().opt_out_scope
+
+    def generate():
+        with read_engine(app).connect() as connection:
+            rows = suppression_rows(connection, scope, since)
+            yield from (suppression_csv(rows) if fmt == "csv" else suppression_json(rows))
+
+    response = Response(stream_with_context(generate()), mimetype=MEDIA_TYPES[fmt])
+    if fmt == "csv":
+        response.headers["Content-Disposition"] = 'attachment; filename="suppression_list.csv"'
+    return response
+
+
+def _document(spec) -> None:
+    """OpenAPI paths of the read API."""
+    from receiver.openapi import error_responses
+
+    spec.components.security_scheme("readApiToken", {"type": "http", "scheme": "bearer"})
+    security = [{"readApiToken": []}]
+    errors = error_responses("400", "401", "503")
+
+    def query(name: str, description: str, required: bool = False, **schema) -> dict:
+        return {"name": name, "in": "query", "required": required, "description": description,
+                "schema": {"type": "string", **schema}}
+
+    fmt = query("format", "Output format; otherwise chosen from Accept", enum=list(params.FORMATS))
+    spec.path(path="/v1/reports/reconciliation", operations={"get": {
+        "summary": "Reconciliation report", "tags": ["read API"], "security": security,
+        "parameters": [
+            query("from", "Start of the sent-time range, inclusive (YYYY-MM-DD or ISO 8601, UTC); default to - 7 days"),
+            query("to", "End of the sent-time range, exclusive; default now"),
+            query("group_by", "Comma-separated subset of " + ", ".join(params.DIMENSIONS)),
+            fmt,
+            query("now", "Instant ages are measured from (missing/unmatched); default now"),
+            query("limit", "How many missing and unmatched receipts to list (default 1000)", format="int32"),
+        ],
+        "responses": {"200": {"description": "The report", "content": {
+            "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/messages/{vendor}/{message_id}", operations={"get": {
+        "summary": "Status, receipt history, conflicts and clicks of one message", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            {"name": "vendor", "in": "path", "required": True, "schema": {"type": "string"}},
+            {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        ],
+        "responses": {"200": {"description": "The message", "content": {"application/json": {
+            "schema": {"type": "object"}}}}, **error_responses("400", "401", "404", "503")},
+    }})
+    spec.path(path="/v1/opt-outs/{msisdn}", operations={"get": {
+        "summary": "Is this number opted out for this sender?", "tags": ["read API"], "security": security,
+        "parameters": [
+            {"name": "msisdn", "in": "path", "required": True, "schema": {"type": "string"}},
+            query("sender", "Our number (required when opt-outs are per sender)"),
+        ],
+        "responses": {"200": {"description": "Consent, keyword, time and recent history", "content": {
+            "application/json": {"schema": {"type": "object"}}}}, **errors},
+    }})
+    spec.path(path="/v1/opt-outs", operations={"get": {
+        "summary": "Suppression list: everyone currently opted out", "tags": ["read API"], "security": security,
+        "parameters": [query("since", "Only opt-outs at or after this time"),
+                       query("format", "csv (default) or json", enum=["csv", "json"])],
+        "responses": {"200": {"description": "The list", "content": {
+            "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array"}}}},
+            **errors},
+    }})
