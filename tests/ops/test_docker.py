@@ -1,0 +1,119 @@
+"""Static checks of docker/: no engine here, so the files must parse and name only things that exist."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import os
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from smshooks.cli import main as cli
+from smshooks.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCKER = ROOT / "docker"
+COMPOSE = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+DOCKERFILE = (DOCKER / "Dockerfile").read_text()
+SERVICES = COMPOSE["services"]
+OWN_SERVICES = {name: s for name, s in SERVICES.items() if "build" in s or s.get("image", "").startswith("smshooks")}
+# Read by docker/gunicorn.conf.py and load_settings() respectively, not fields of Settings.
+EXTRA_VARIABLES = {"SMSHOOKS_BIND", "SMSHOOKS_CONFIG"}
+SETTINGS_VARIABLES = {f"SMSHOOKS_{field.name.upper()}" for field in dataclasses.fields(Settings)} | EXTRA_VARIABLES
+
+
+def check_cli(args: list[str]) -> None:
+    """Resolve `smshooks <args>` down to its command and parse the arguments, without running anything."""
+    command: click.Command = cli
+    context = click.Context(cli, info_name="smshooks")
+    rest = list(args)
+    while isinstance(command, click.Group):
+        if not rest or command.get_command(context, rest[0]) is None:
+            raise click.UsageError(f"no command {rest[:1]} in {context.command_path}")
+        name, rest = rest[0], rest[1:]
+        command = command.get_command(context, name)
+        context = click.Context(command, info_name=name, parent=context)
+    command.make_context(context.info_name, rest, parent=context.parent)
+
+
+def test_dockerfile_is_slim_non_root_and_defaults_to_the_receiver():
+    bases = re.findall(r"^FROM\s+(\S+)", DOCKERFILE, re.MULTILINE)
+    assert bases and all(base.endswith("-slim") for base in bases)
+    users = re.findall(r"^USER\s+(\S+)", DOCKERFILE, re.MULTILINE)
+    assert users and users[-1].split(":")[0] not in {"root", "0"}
+    cmd = re.findall(r"^CMD\s+(\[.*\])", DOCKERFILE, re.MULTILINE)[-1]
+    assert yaml.safe_load(cmd) == ["gunicorn", "-c", "docker/gunicorn.conf.py", "app:app"]
+    for source in re.findall(r"^COPY\s+(?:--\S+\s+)*(\S+)\s+\S+$", DOCKERFILE, re.MULTILINE):
+        if not source.startswith("/"):
+            assert (ROOT / source).exists(), f"Dockerfile copies {source}, which does not exist"
+
+
+def test_compose_has_kafka_postgres_migrations_receiver_and_each_processor():
+    assert SERVICES["kafka"]["image"].startswith("apache/kafka:")
+    assert SERVICES["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    assert SERVICES["postgres"]["image"].startswith("postgres:")
+    commands = {name: service["command"] for name, service in OWN_SERVICES.items()}
+    assert commands["migrate"] == ["smshooks", "db", "upgrade"]
+    assert commands["receiver"][0] == "gunicorn"
+    processors = {tuple(command[2:]) for command in commands.values() if command[:2] == ["smshooks", "process"]}
+    assert processors == {("sent-messages",), ("reconciliation",), ("opt-outs",), ("clicks",)}
+    for name, service in SERVICES.items():
+        if name != "migrate":
+            assert "healthcheck" in service, f"{name} has no health check"
+
+
+@pytest.mark.parametrize("name", sorted(OWN_SERVICES))
+def test_every_service_command_exists(name):
+    command = OWN_SERVICES[name]["command"]
+    command = shlex.split(command) if isinstance(command, str) else command
+    if command[0] == "smshooks":
+        check_cli(command[1:])
+    else:
+        assert command[:3] == ["gunicorn", "-c", "docker/gunicorn.conf.py"]
+        module, _, attribute = command[3].partition(":")
+        tree = ast.parse((ROOT / f"{module}.py").read_text())
+        assigned = {target.id for node in tree.body if isinstance(node, ast.Assign) for target in node.targets
+                    if isinstance(target, ast.Name)}
+        assert attribute in assigned
+
+
+def test_unknown_cli_commands_are_caught():
+    with pytest.raises(click.UsageError):
+        check_cli(["process", "no-such-processor"])
+    with pytest.raises(click.UsageError):
+        check_cli(["db", "downgrade-everything"])
+
+
+def test_every_smshooks_variable_is_a_setting():
+    variables = set(re.findall(r"\bSMSHOOKS_[A-Z0-9_]+", DOCKERFILE))
+    for service in SERVICES.values():
+        variables |= {key for key in service.get("environment") or {} if key.startswith("SMSHOOKS_")}
+    assert variables, "no SMSHOOKS_ variables found"
+    assert variables <= SETTINGS_VARIABLES, variables - SETTINGS_VARIABLES
+    documented = set(re.findall(r"^#\s+(SMSHOOKS_[A-Z0-9_]+)", (DOCKER / "compose.yaml").read_text(), re.MULTILINE))
+    assert variables - {"SMSHOOKS_DATA_DIR"} <= documented
+
+
+def test_gunicorn_config_loads_and_keeps_its_promises(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}
+    env.update(SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS="127.0.0.1:1", SMSHOOKS_DATA_DIR=str(tmp_path))
+    gunicorn = Path(sys.executable).with_name("gunicorn")
+    result = subprocess.run(
+        [str(gunicorn), "--check-config", "--print-config", "-c", "docker/gunicorn.conf.py", "app:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    assert config["worker_class"] == "gthread"
+    assert int(config["threads"]) > 1 and int(config["workers"]) >= 2
+    assert config["preload_app"] == "False"
+    assert config["bind"] == "['127.0.0.1:8000']"
+    assert int(config["graceful_timeout"]) >= 10
+    assert "child_exit" in (DOCKER / "gunicorn.conf.py").read_text()
