@@ -1,0 +1,216 @@
+"""Every figure of the reconciliation report, in JSON, CSV and HTML, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import timedelta
+from html.parser import HTMLParser
+
+import pytest
+
+from processors.reports import params
+from processors.reports.formats import csv_columns, report_dict, to_csv, to_json
+from processors.reports.html import to_html
+from processors.reports.reconciliation import ReportRequest, build_report
+from tests.reports.dataset import BY_VENDOR_DAY, END, NOW, START, TOTALS, percentiles, row
+
+
+def run(connect, settings, group_by=("vendor", "day"), limit=1000):
+    """Build the report over the dataset's range."""
+    with connect(settings) as connection:
+        return build_report(connection, settings, ReportRequest(START, END, NOW, tuple(group_by), limit))
+
+
+def test_json_has_every_figure(loaded, connect):
+    document = json.loads(to_json(run(connect, loaded)))
+    assert document["from"] == "2026-03-01T00:00:00Z" and document["to"] == "2026-03-03T00:00:00Z"
+    assert document["now"] == "2026-03-04T18:00:00Z" and document["group_by"] == ["vendor", "day"]
+    assert document["settings"] == {"missing_receipt_hours": 72.0, "missing_receipt_hours_by_vendor": {"sinch": 24.0},
+                                    "unmatched_receipt_hours": 48.0}
+    assert document["rows"] == BY_VENDOR_DAY
+    assert document["totals"] == TOTALS
+    assert document["delivery_rate_by_day"] == [
+        {"vendor": "sinch", "day": "2026-03-01", "sent": 4, "delivered": 1, "final": 3, "delivery_rate": 0.3333},
+        {"vendor": "sinch", "day": "2026-03-02", "sent": 2, "delivered": 1, "final": 1, "delivery_rate": 1.0},
+        {"vendor": "twilio", "day": "2026-03-01", "sent": 5, "delivered": 3, "final": 4, "delivery_rate": 0.75},
+        {"vendor": "twilio", "day": "2026-03-02", "sent": 3, "delivered": 1, "final": 1, "delivery_rate": 1.0},
+    ]
+    # delays 4, 5, 10, 30, 60, 120 s: bucket edges are exclusive upper bounds
+    assert [(b["bucket"], b["count"]) for b in document["time_to_delivery_histogram"]] == [
+        ("<10s", 2), ("10-30s", 1), ("30s-1m", 1), ("1-5m", 2), ("5-15m", 0), ("15m-1h", 0), ("1-6h", 0),
+        ("6-24h", 0), (">=24h", 0),
+    ]
+    missing = document["missing_receipts"]
+    assert (missing["total"], missing["limit"]) == (3, 1000)
+    assert [(m["vendor"], m["message_id"], m["status"], m["age_hours"]) for m in missing["items"]] == [
+        ("sinch", "BATCH1:447700900014", "unknown", 78.0),
+        ("twilio", "sma5", "submitted", 77.9),
+        ("sinch", "BATCH2:447700900015", "pending", 57.0),
+    ]
+    unmatched = document["unmatched_receipts"]
+    assert unmatched["total"] == 1
+    assert [(u["vendor"], u["raw_message_id"], u["status"], u["received_at"]) for u in unmatched["items"]] == [
+        ("sinch", "NOPE1:447700900099", "delivered", "2026-03-01T13:00:00Z"),
+    ]
+
+
+def _as_csv_cells(expected_row, columns):
+    return ["" if expected_row[name] is None else str(expected_row[name]) for name in columns]
+
+
+def test_csv_has_every_figure(loaded, connect):
+    report = run(connect, loaded)
+    lines = list(csv.reader(io.StringIO(to_csv(report))))
+    assert lines[0] == [
+        "vendor", "day", "sent", "delivered", "failed", "expired", "rejected", "unknown", "pending", "missing",
+        "unmatched", "conflicts", "final", "delivery_rate", "time_to_delivery_p50_seconds",
+        "time_to_delivery_p95_seconds", "time_to_delivery_p99_seconds", "clicks", "clicked_messages",
+        "click_through_rate", "opt_outs", "opt_ins",
+    ]
+    assert lines[1:] == [_as_csv_cells(expected, lines[0]) for expected in BY_VENDOR_DAY]
+
+
+class TableReader(HTMLParser):
+    """Collects the cell texts of every table row, by table id (or position)."""
+
+    def __init__(self):
+        super().__init__()
+        self.tables: list[tuple[str | None, list[list[str]]]] = []
+        self.cell: list[str] | None = None
+        self.in_script = False
+        self.island = ""
+        self.tiles: dict[str, str] = {}
+        self.tile: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        if tag == "table":
+            self.tables.append((attributes.get("id"), []))
+        elif tag == "tr" and self.tables:
+            self.tables[-1][1].append([])
+        elif tag in ("td", "th"):
+            self.cell = []
+        elif tag == "script" and attributes.get("id") == "report-data":
+            self.in_script = True
+        elif tag == "div" and "data-figure" in attributes:
+            self.tile = attributes["data-figure"]
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self.cell is not None:
+            self.tables[-1][1][-1].append("".join(self.cell))
+            self.cell = None
+        elif tag == "script":
+            self.in_script = False
+
+    def handle_data(self, data):
+        if self.cell is not None:
+            self.cell.append(data)
+        if self.in_script:
+            self.island += data
+        if self.tile is not None:
+            self.tiles[self.tile] = data
+            self.tile = None
+
+
+def test_html_has_every_figure(loaded, connect):
+    report = run(connect, loaded)
+    page = to_html(report)
+    reader = TableReader()
+    reader.feed(page)
+    assert json.loads(reader.island) == report_dict(report)  # the data island carries the whole report
+    tables = dict((name or f"table{index}", rows) for index, (name, rows) in enumerate(reader.tables))
+    groups = tables["groups"]
+    columns = csv_columns(report)
+    assert groups[0] == columns
+    assert groups[1:-1] == [_as_csv_cells(expected, columns) for expected in BY_VENDOR_DAY]
+    totals = dict(TOTALS, vendor="total", day=None)
+    assert groups[-1] == _as_csv_cells(totals, columns)
+    missing, unmatched = tables["table1"], tables["table2"]
+    assert [r[1] for r in missing[1:]] == ["BATCH1:447700900014", "sma5", "BATCH2:447700900015"]
+    assert [r[1] for r in unmatched[1:]] == ["NOPE1:447700900099"]
+    assert reader.tiles["sent"] == "14" and reader.tiles["delivery rate"] == "66.67%"
+    assert reader.tiles["missing receipts"] == "3" and reader.tiles["unmatched receipts"] == "1"
+    assert reader.tiles["p50 to delivery"] == "20 s" and reader.tiles["p95 to delivery"] == "1.8 min"
+    assert reader.tiles["click-through"] == "14.29%" and reader.tiles["opt-outs"] == "2"
+    assert page.count('<svg class="chart"') == 3
+    assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    assert "https://" not in page.split('id="report-data"')[0]  # no external resources before the data island
+
+
+def test_grouped_by_sender_attributes_opt_outs(loaded, connect):
+    report = run(connect, loaded, ("sender",))
+    assert report.rows == [
+        row(sender="447700900888", sent=5, delivered=2, pending=2, missing=1, final=2, delivery_rate=1.0,
+            **percentiles(4.5, 4.95, 4.99), clicks=1, clicked_messages=1, click_through_rate=0.2, opt_outs=1,
+            opt_ins=1, unmatched=None),
+        row(sender="447700900999", sent=9, delivered=4, failed=1, expired=1, rejected=1, unknown=1, missing=2,
+            conflicts=1, final=7, delivery_rate=0.5714, **percentiles(45.0, 111.0, 118.2), clicks=2,
+            clicked_messages=1, click_through_rate=0.1111, opt_outs=1, unmatched=None),
+    ]
+    assert report.totals == TOTALS
+
+
+def test_grouped_by_campaign_and_country(loaded, connect):
+    report = run(connect, loaded, ("campaign", "country"))
+    by_vendor_day = {(r["vendor"], r["day"]): r for r in BY_VENDOR_DAY}
+    expected = []
+    for campaign, country, vendor, day in [
+        ("spring", "FR", "sinch", "2026-03-01"), ("spring", "GB", "twilio", "2026-03-01"),
+        ("summer", "DE", "sinch", "2026-03-02"), ("summer", "US", "twilio", "2026-03-02"),
+    ]:
+        figures = {k: v for k, v in by_vendor_day[(vendor, day)].items() if k not in ("vendor", "day")}
+        # neither unmatched receipts nor opt-outs know a campaign or country: not attributable
+        figures.update(campaign=campaign, country=country, unmatched=None, opt_outs=None, opt_ins=None)
+        expected.append(figures)
+    assert report.rows == expected
+    assert report.totals == TOTALS
+
+
+def test_ungrouped_is_one_total_row_and_lists_are_limited(loaded, connect):
+    report = run(connect, loaded, (), limit=1)
+    assert report.rows == [TOTALS]
+    assert report.missing_receipts["total"] == 3 and len(report.missing_receipts["items"]) == 1
+    assert report.unmatched_receipts["total"] == 1 and len(report.unmatched_receipts["items"]) == 1
+
+
+def test_empty_range(loaded_sqlite, connect):
+    settings = loaded_sqlite
+    with connect(settings) as connection:
+        request = ReportRequest(START - timedelta(days=30), START - timedelta(days=20), NOW, ("vendor",))
+        report = build_report(connection, settings, request)
+    assert report.rows == []
+    assert report.totals == row()
+    assert "nothing sent" in to_html(report) or "no sent messages" in to_html(report)
+
+
+@pytest.mark.parametrize(
+    ("value", "kind"),
+    [("2026-13-01", "format"), ("yesterday", "format"), ("", "format"), ("2026-03-01T25:00", "format")],
+)
+def test_bad_times(value, kind):
+    with pytest.raises(params.ParameterError) as raised:
+        params.parse_time("from", value)
+    assert raised.value.kind == kind and raised.value.name == "from"
+
+
+def test_time_forms():
+    assert params.parse_time("from", "2026-03-01") == START
+    assert params.parse_time("from", "2026-03-01T00:00:00Z") == START
+    assert params.parse_time("from", "2026-03-01T01:00:00+01:00") == START
+    assert params.parse_time("from", "2026-03-01T00:00") == START
+
+
+@pytest.mark.parametrize("value", ["vendor,bogus", "vendor,vendor", "day;vendor"])
+def test_bad_group_by(value):
+    with pytest.raises(params.ParameterError) as raised:
+        params.parse_group_by(value)
+    assert raised.value.kind == "constraint"
+
+
+def test_range_rules():
+    with pytest.raises(params.ParameterError) as raised:
+        params.parse_range("2026-03-03", "2026-03-01", NOW)
+    assert raised.value.kind == "constraint"
+    assert params.parse_range(None, None, NOW) == (NOW - timedelta(days=7), NOW)
