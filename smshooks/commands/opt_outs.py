@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -38,7 +39,7 @@ def export(ctx, since, fmt, output) -> None:
     except params.ParameterError as exc:
         raise click.BadParameter(exc.message, param_hint="--since") from None
     render = suppression_csv if fmt == "csv" else suppression_json
-    stream = output.open("w", encoding="utf-8", newline="") if output else click.get_text_stream("stdout")
+    stream = output.open("w", encoding="utf-8", newline="") if output else sys.stdout
     try:
         with connect(settings) as connection:
             for chunk in render(suppression_rows(connection, settings.opt_out_scope, since_at)):
