@@ -1,0 +1,97 @@
+"""Processor metrics: counters from the runtime's Stats, lag per partition, database gauges, own HTTP port."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import urllib.request
+from types import SimpleNamespace
+
+from kafka import TopicPartition
+
+from processors import observability
+from processors.db import upgrade
+from processors.db.engine import make_engine, make_session_factory
+from processors.runtime import Stats
+from smshooks.broker import free_port
+from smshooks.settings import load_settings
+from tests.ops.conftest import value
+
+
+class FakeConsumer:
+    """Just the three calls lag needs."""
+
+    def __init__(self, ends: dict[TopicPartition, int], positions: dict[TopicPartition, int]):
+        self.ends, self.positions = ends, positions
+
+    def assignment(self):
+        return set(self.positions)
+
+    def end_offsets(self, partitions):
+        return {p: self.ends[p] for p in partitions}
+
+    def position(self, partition):
+        return self.positions[partition]
+
+
+def record(topic: str, partition: int, headers=()):
+    return SimpleNamespace(topic=topic, partition=partition, headers=list(headers))
+
+
+def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url):
+    port = free_port()
+    assert observability.start_metrics_server(port, "127.0.0.1")
+    assert not observability.start_metrics_server(port, "127.0.0.1")  # idempotent
+
+    stats = Stats(batches=1, handled=3, duplicates=1, dead_lettered=1)
+    observability.record_batch("test-proc", stats, [record("sms.delivery-receipts", 0)] * 5, 0.012)
+    stats.handled, stats.relayed = 5, 4
+    observability.sync_counters("test-proc", stats)  # what refresh() does between batches
+
+    first, second = TopicPartition("sms.delivery-receipts", 0), TopicPartition("sms.delivery-receipts", 1)
+    observability.record_consumer_lag("test-proc", FakeConsumer({first: 100, second: 7}, {first: 60, second: 7}))
+    observability.record_consumer_lag("test-proc", FakeConsumer({first: 100}, {first: 90}))  # 1 was revoked
+
+    upgrade(sqlite_url)
+    engine = make_engine(sqlite_url)
+    try:
+        settings = load_settings(environ={}, overrides={"database_url": sqlite_url})
+        observability.refresh_database_gauges(make_session_factory(engine), settings)
+    finally:
+        engine.dispose()
+
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    events = "smshooks_processor_events_total"
+    assert value(text, events, processor="test-proc", outcome="handled") == 5
+    assert value(text, events, processor="test-proc", outcome="duplicate") == 1
+    assert value(text, events, processor="test-proc", outcome="dead_lettered") == 1
+    assert value(text, "smshooks_processor_dead_lettered_total", processor="test-proc",
+                 topic="sms.delivery-receipts") == 1
+    assert value(text, "smshooks_outbox_relayed_total", processor="test-proc") == 4
+    assert value(text, "smshooks_processor_batches_total", processor="test-proc") == 1
+    lag = {"processor": "test-proc", "topic": "sms.delivery-receipts"}
+    assert value(text, "smshooks_consumer_lag", partition="0", **lag) == 10
+    assert 'partition="1"' not in text
+    for gauge in ("smshooks_parked_receipts", "smshooks_unmatched_receipts", "smshooks_outbox_backlog"):
+        assert f"{gauge} 0.0" in text
+    assert "smshooks_missing_receipts" in text
+
+
+def test_batch_log_line_is_json_with_request_ids():
+    stream = io.StringIO()
+    root = logging.getLogger()
+    level = root.level
+    observability.configure_logging("INFO", stream)
+    try:
+        observability.record_batch("log-proc", Stats(batches=1, handled=2), [
+            record("sms.inbound-messages", 2, [("ce_requestid", b"req-9")]),
+            record("sms.inbound-messages", 2),
+        ], 0.004)
+    finally:
+        for handler in [h for h in root.handlers if getattr(h, "smshooks_json", False)]:
+            root.removeHandler(handler)
+        root.setLevel(level)
+    [line] = [json.loads(text) for text in stream.getvalue().splitlines() if '"batch"' in text]
+    assert line["processor"] == "log-proc" and line["handled"] == 2 and line["records"] == 2
+    assert line["request_ids"] == ["req-9"] and line["partitions"] == ["sms.inbound-messages/2"]
