@@ -118,3 +118,18 @@ def test_log_lines_are_json_with_request_ids_and_masked_numbers(server):
     assert mine and mine[0]["message"] == "request" and mine[0]["status"] == 200
     assert all("request_id" in line for line in lines if line.get("message") == "request")
     assert "447700900123" not in server["stdout"].read_text()
+
+
+def test_demo_plays_a_mixed_stream_into_the_running_stack(server):
+    from click.testing import CliRunner
+
+    from smshooks.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--url", server["base"], "--count", "40", "--seed", "7"])
+    assert result.exit_code == 0, result.output
+    assert "40 sent messages" in result.output
+    assert "/v1/reports/reconciliation?from=" in result.output
+    assert "vendors: generic, jasmin, mobivate" in result.output  # every adapter the demo speaks for
+    text = scrape(server["base"])
+    for vendor in ("jasmin", "mobivate"):
+        assert value(text, "smshooks_callbacks_total", vendor=vendor, kind="delivery-receipts", status="200") >= 1

@@ -82,6 +82,9 @@ def test_batch_log_line_is_json_with_request_ids():
     stream = io.StringIO()
     root = logging.getLogger()
     level = root.level
+    existing = [h for h in root.handlers if getattr(h, "smshooks_json", False)]  # the receiver's, in a full run
+    for handler in existing:
+        root.removeHandler(handler)
     observability.configure_logging("INFO", stream)
     try:
         observability.record_batch("log-proc", Stats(batches=1, handled=2), [
@@ -91,6 +94,8 @@ def test_batch_log_line_is_json_with_request_ids():
     finally:
         for handler in [h for h in root.handlers if getattr(h, "smshooks_json", False)]:
             root.removeHandler(handler)
+        for handler in existing:
+            root.addHandler(handler)
         root.setLevel(level)
     [line] = [json.loads(text) for text in stream.getvalue().splitlines() if '"batch"' in text]
     assert line["processor"] == "log-proc" and line["handled"] == 2 and line["records"] == 2
