@@ -27,13 +27,17 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     payload = envelope.payload
     assert isinstance(payload, DeliveryReceipt)
     receipt = receipt_row(envelope, payload)
-    uow.session.add(receipt)
     if payload.count is not None and payload.recipient is None:
         # Sinch batch summary lines (a count per status, no recipient) describe many messages at once:
         # history only, never a status change, never parked.
         receipt.outcome = statuses.SUMMARY
+        uow.session.add(receipt)
         return
-    sent = find_sent_message(uow.session, receipt)
+    # No autoflush: earlier receipts of the batch need not hit the database before this lookup; a sent
+    # message changed earlier in the batch comes back from the identity map with its pending changes.
+    with uow.session.no_autoflush:
+        sent = find_sent_message(uow.session, receipt)
+    uow.session.add(receipt)
     if sent is None:
         receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
         receipt.outcome = statuses.PARKED

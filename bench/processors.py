@@ -1,0 +1,211 @@
+"""Receipts reconciled per second on PostgreSQL with 10k and 1M sent messages, versus plain SQL.
+
+Usage: .venv/bin/python bench/processors.py [--quick] [--receipts N] [--pg URL]
+Measures the processors' batch path (dedupe, handler, state machine, history, outbox, processed
+events, one transaction per 500 events) without Kafka, so the figure is the database-side cost.
+Last two lines: cost_1m_vs_10k=<per-receipt time at 1M / at 10k> and
+processor_vs_sql_baseline=<processor rate / plain SQL rate at the large size>.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import sys
+import threading
+import time
+import uuid
+from collections import namedtuple
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+# This file is named like the package it measures: keep its folder off the path so `processors` is the package.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import psycopg  # noqa: E402
+import sqlalchemy  # noqa: E402
+
+from processors.db import upgrade  # noqa: E402
+from processors.db.engine import make_engine, make_session_factory  # noqa: E402
+from processors.registry import PROCESSORS  # noqa: E402
+from processors.runtime import ProcessorLoop  # noqa: E402
+from receiver.contract import DeliveryReceipt, Envelope  # noqa: E402
+from smshooks.settings import load_settings  # noqa: E402
+
+Record = namedtuple("Record", "topic partition offset")
+BATCH = 500
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def message_id(n: int) -> str:
+    return f"sm{n:010x}"
+
+
+def create_database(server: str) -> str:
+    name = f"smshooks_bench_{uuid.uuid4().hex[:8]}"
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return server.rsplit("/", 1)[0] + f"/{name}"
+
+
+def drop_database(server: str, url: str) -> None:
+    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def bulk_load(url: str, count: int) -> float:
+    """COPY `count` sent messages; returns seconds."""
+    started = time.perf_counter()
+    sent_at = (NOW - timedelta(hours=1)).isoformat()
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+        with connection.cursor() as cursor:
+            columns = (
+                "vendor, message_id, raw_message_id, recipient, parts, sent_at, received_at, status, conflict, "
+                "source_event_id, batch_id"
+            )
+            with cursor.copy(f"COPY sent_messages ({columns}) FROM STDIN") as copy:
+                chunk = io.StringIO()
+                for n in range(count):
+                    mid = message_id(n)
+                    chunk.write(
+                        f"twilio\t{mid}\t{mid}\t4477{n:08d}\t1\t{sent_at}\t{sent_at}\tsubmitted\tf\tload-{n}"
+                        f"\tB{n // 1000}\n"
+                    )
+                    if n % 50000 == 49999:
+                        copy.write(chunk.getvalue())
+                        chunk = io.StringIO()
+                copy.write(chunk.getvalue())
+        connection.execute("ANALYZE")
+    return time.perf_counter() - started
+
+
+def receipts(numbers: list[int], salt: str) -> list[Envelope]:
+    return [
+        Envelope.wrap(
+            DeliveryReceipt(
+                vendor="twilio",
+                message_id=message_id(n).upper(),
+                status="delivered",
+                vendor_status=f"delivered-{salt}",
+                received_at=NOW,
+                occurred_at=NOW,
+            )
+        )
+        for n in numbers
+    ]
+
+
+def run_processor(url: str, envelopes: list[Envelope]) -> float:
+    """Receipts per second through the processors' batch path."""
+    settings = load_settings(environ={}, overrides={"database_url": url})
+    engine = make_engine(url)
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine))
+    decoded = [(Record("bench", 0, offset), envelope) for offset, envelope in enumerate(envelopes)]
+    started = time.perf_counter()
+    for start in range(0, len(decoded), BATCH):
+        loop._apply(decoded[start : start + BATCH])
+    elapsed = time.perf_counter() - started
+    engine.dispose()
+    assert loop.stats.handled == len(envelopes)
+    return len(envelopes) / elapsed
+
+
+def run_sql_baseline(url: str, envelopes: list[Envelope]) -> float:
+    """The same lookups and writes as hand-written SQL: dedupe, find, history, update, outbox, processed."""
+    started = time.perf_counter()
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+        for start in range(0, len(envelopes), BATCH):
+            batch = envelopes[start : start + BATCH]
+            with connection.transaction(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT event_id FROM processed_events WHERE consumer_group = %s AND event_id = ANY(%s)",
+                    ("baseline", [e.id for e in batch]),
+                )
+                seen = {row[0] for row in cursor.fetchall()}
+                for envelope in batch:
+                    if envelope.id in seen:
+                        continue
+                    payload = envelope.payload
+                    mid = payload.message_id.lower()
+                    cursor.execute(
+                        "SELECT id, status FROM sent_messages WHERE vendor = %s AND message_id = %s",
+                        (payload.vendor, mid),
+                    )
+                    sent_id, status = cursor.fetchone()
+                    cursor.execute(
+                        "INSERT INTO receipts (event_id, vendor, message_id, raw_message_id, status, vendor_status,"
+                        " occurred_at, received_at, raw, sent_message_id, parked, outcome, previous_status)"
+                        " VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,false,'applied',%s)",
+                        (
+                            envelope.id,
+                            payload.vendor,
+                            mid,
+                            payload.message_id,
+                            payload.status,
+                            payload.vendor_status,
+                            payload.occurred_at,
+                            payload.received_at,
+                            envelope.value().decode(),
+                            sent_id,
+                            status,
+                        ),
+                    )
+                    cursor.execute(
+                        "UPDATE sent_messages SET status = %s, status_changed_at = %s, final_at = %s,"
+                        " delivered_at = %s WHERE id = %s",
+                        (payload.status, payload.received_at, payload.received_at, payload.received_at, sent_id),
+                    )
+                    cursor.execute(
+                        "INSERT INTO outbox (event_id, topic, key, headers, value, created_at)"
+                        " VALUES (%s, 'sms.message-status', %s, '[]', %s, now())",
+                        (envelope.id, envelope.key, envelope.value().decode()),
+                    )
+                cursor.executemany(
+                    'INSERT INTO processed_events (consumer_group, event_id, topic, partition, "offset",'
+                    " processed_at) VALUES ('baseline', %s, 'bench', 0, 0, now())",
+                    [(e.id,) for e in batch if e.id not in seen],
+                )
+    return len(envelopes) / (time.perf_counter() - started)
+
+
+def measure(server: str, size: int, count: int) -> tuple[float, float]:
+    url = create_database(server)
+    try:
+        upgrade(url)
+        load = bulk_load(url, size)
+        rng = random.Random(size)
+        picked = rng.sample(range(size), 2 * count)
+        warm = receipts(picked[:200], "warm")
+        run_processor(url, warm)
+        processor = run_processor(url, receipts(picked[200:count], "p"))
+        baseline = run_sql_baseline(url, receipts(picked[count : 2 * count], "b"))
+        print(
+            f"sent_messages={size}: loaded in {load:.1f}s; processor {processor:.0f} receipts/s; "
+            f"plain SQL {baseline:.0f} receipts/s"
+        )
+        return processor, baseline
+    finally:
+        drop_database(server, url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="100k instead of 1M sent messages")
+    parser.add_argument("--receipts", type=int, default=5000)
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    args = parser.parse_args()
+    large = 100_000 if args.quick else 1_000_000
+    small_rate, _ = measure(args.pg, 10_000, args.receipts)
+    large_rate, large_baseline = measure(args.pg, large, args.receipts)
+    print(f"large size = {large} sent messages; receipts per run = {args.receipts}")
+    print(f"cost_1m_vs_10k={small_rate / large_rate:.3f}")
+    print(f"processor_vs_sql_baseline={large_rate / large_baseline:.3f}")
+
+
+if __name__ == "__main__":
+    main()
