@@ -66,7 +66,10 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
     base = _sent_base(settings, request, dialect)
     group = list(request.group_by)
     rows = _grouped(connection, base, group, dialect)
-    totals = _grouped(connection, base, [], dialect).get((), _empty({}))
+    # Totals add up the groups' counts (no second scan); only percentiles need their own pass.
+    totals = rows.get((), _empty({})) if not group else _summed(rows.values())
+    if group:
+        _attach_percentiles(connection, base, [], dialect, {(): totals})
     _attach_unmatched(connection, settings, request, dialect, rows, totals)
     _attach_opt_outs(connection, request, dialect, rows, totals)
     ordered = [rows[key] for key in sorted(rows, key=_sort_key)]
@@ -142,13 +145,27 @@ def _grouped(connection: Connection, base, group: list[str], dialect: str) -> di
             rows[key] = row
     if not group and not rows:
         rows[()] = _empty({})
+    _attach_percentiles(connection, base, group, dialect, rows)
+    return rows
+
+
+def _attach_percentiles(connection: Connection, base, group: list[str], dialect: str, rows) -> None:
+    """Time-to-delivery percentiles per group key, written into the rows."""
     for record in connection.execute(sql.percentiles(base, group, "delay", PERCENTILES, dialect)):
         key = tuple(record._mapping[name] for name in group)
         if key in rows:
             for fraction in PERCENTILES:
                 value = sql.interpolate(record, fraction, dialect)
                 rows[key][_percentile_name(fraction)] = None if value is None else round(float(value), 3)
-    return rows
+
+
+def _summed(rows) -> dict[str, Any]:
+    """A totals row: the sum of the groups' counts."""
+    totals = _empty({})
+    for row in rows:
+        for name in ("sent", *FINAL, "unknown", "pending", "missing", "conflicts", "clicks", "clicked_messages"):
+            totals[name] += row[name]
+    return totals
 
 
 def _attach_unmatched(connection, settings, request, dialect, rows, totals) -> None:
