@@ -18,6 +18,7 @@ CONTENT_TYPE = "application/json"
 # Fixed namespace so that ids are stable across processes, hosts and releases.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1d7f0e-5a2b-4c1e-9a57-3d5c2b9e8a10")
 
+UUID_SHAPE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 FINAL_STATUSES = frozenset({"delivered", "failed", "expired", "rejected"})
 RECEIPT_STATUSES = FINAL_STATUSES | {"pending", "unknown"}
 
@@ -69,8 +70,11 @@ def digits_msisdn(value: str | None) -> str | None:
 def normalize_message_id(vendor: str, message_id: str) -> str:
     """One canonical spelling per vendor id, so receipts match sends despite case, zeros and hex/decimal."""
     text = message_id.strip()
-    if vendor in {"mobivate", "twilio"}:
-        # Mobivate ids are hex; Twilio SIDs are case-sensitive in docs but never differ only by case.
+    if vendor == "mobivate":
+        # Receipts carry 32 hex digits; the send response spells the same id as a dashed UUID.
+        return text.lower().replace("-", "") if UUID_SHAPE.match(text) else text.lower()
+    if vendor == "twilio":
+        # Twilio SIDs are case-sensitive in docs but never differ only by case.
         return text.lower()
     if vendor == "vonage":
         # Vonage ids are hex strings that some APIs upper-case.
@@ -80,7 +84,7 @@ def normalize_message_id(vendor: str, message_id: str) -> str:
         return text.lower()
     if vendor == "fortytwo":
         # Decimal ids; leading zeros are dropped by some exports.
-        return text.lstrip("0") or "0" if text.isdigit() else text.lower()
+        return (text.lstrip("0") or "0") if text.isdigit() else text.lower()
     if vendor == "sinch":
         # Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits.
         batch, _, recipient = text.partition(":")

@@ -101,18 +101,33 @@ def _refuse_constant(name: str) -> Any:
 
 def parse_pairs(text: str) -> dict[str, str]:
     """Form or query pairs as a dict; a repeated name is refused as ambiguous."""
-    try:
-        pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=False, errors="strict")
-    except UnicodeDecodeError:
-        raise InvalidParameterFormat("Parameters are not valid UTF-8.") from None
     result: dict[str, str] = {}
-    for key, value in pairs:
+    for key, value in _pairs(text):
         if key in result:
             raise ConstraintViolation(f"The parameter {key[:64]!r} is repeated.")
-        if "\x00" in key or "\x00" in value:
-            raise InvalidParameterFormat(f"The parameter {key[:64]!r} contains a NUL character.")
-        result[key] = value
+        if "\x00" in key:
+            raise InvalidParameterFormat(f"The parameter name {key[:64]!r} contains a NUL character.")
+        # Jasmin sends raw SMS bytes (UCS2 has NULs): keep the value, minus the NULs no database stores;
+        # Jasmin's `binary` parameter carries the exact bytes.
+        result[key] = value.replace("\x00", "")
     return result
+
+
+def _pairs(text: str) -> list[tuple[str, str]]:
+    """Percent-decoded pairs: UTF-8 where valid, else Latin-1 (byte for byte), as gateways send raw SMS bytes."""
+    pairs = []
+    for name, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
+        raw_name, raw_value = name.encode("latin-1"), value.encode("latin-1")
+        pairs.append((_text(raw_name), _text(raw_value)))
+    return pairs
+
+
+def _text(raw: bytes) -> str:
+    """UTF-8 text, or the bytes as Latin-1 when they are not UTF-8."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def parse_body(fmt: str, body: bytes, content_type: str | None, query_string: bytes) -> Any:

@@ -55,7 +55,7 @@ class KafkaPublisher(Publisher):
                         bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
                         acks="all",
                         enable_idempotence=True,
-                        linger_ms=1,
+                        linger_ms=0,
                         max_block_ms=timeout_ms,
                         bootstrap_timeout_ms=timeout_ms,
                         request_timeout_ms=timeout_ms,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import logging
 from typing import Any
+from urllib.parse import parse_qsl
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
@@ -19,7 +20,7 @@ from receiver.errors import (
     ServiceUnavailable,
     validation_error,
 )
-from receiver.parsing import parse_body, payload_format
+from receiver.parsing import media_type, parse_body, payload_format
 from receiver.publisher import PublishUnavailable
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
 
@@ -111,10 +112,11 @@ def _callback_request(settings, body: bytes, query, path_token: str | None, fmt:
     url = base + request.full_path if request.query_string else base + request.path
     form = []
     if fmt == "form":
+        _, charset = media_type(request.content_type)
         try:
-            form = parse_query(body)
-            form = [(k, v.encode("latin-1").decode("utf-8")) for k, v in form]
-        except UnicodeError:
+            # vendors sign the decoded parameter values, so decode in the body's own charset
+            form = parse_qsl(body.decode(charset), keep_blank_values=True, errors="strict")
+        except (UnicodeError, LookupError):
             form = []
     return CallbackRequest(
         method=request.method,

@@ -154,9 +154,6 @@ def test_twilio_signature_accepts_ascii_inbound(twilio_client):
     assert response.status_code == 200 and response.mimetype == "text/xml"
 
 
-@pytest.mark.xfail(strict=True, reason="core bug in receiver/views.py _callback_request: form values are decoded "
-                   "as UTF-8 by parse_qsl, then re-encoded as latin-1, which fails for non-ASCII text and drops "
-                   "every form parameter from the signed string")
 def test_twilio_signature_accepts_non_ascii_inbound(twilio_client):
     params = {"MessageSid": "SMa2", "From": "+447700900123", "To": "+15005550006", "Body": "Caf\u00e9 \U0001f44b",
               "NumMedia": "0", "AccountSid": "AC1"}
@@ -224,8 +221,6 @@ def test_vonage_signature_correct_form_is_accepted_for_ascii_text(vonage_client)
     assert vonage_client.post(VONAGE_INBOUND, data=params).status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="same core bug as Twilio: non-ASCII form values are dropped from the signed "
-                   "parameters in receiver/views.py _callback_request")
 def test_vonage_signature_correct_form_is_accepted_for_non_ascii_text(vonage_client):
     assert vonage_client.post(VONAGE_INBOUND, data=vonage_signed(VONAGE_MO)).status_code == 200
 
