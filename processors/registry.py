@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
+from processors import observability
 from processors.handlers.clicks import handle_click
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt
@@ -62,6 +63,10 @@ def run_processors(
         raise ValueError(f"unknown processors {unknown}; known: {sorted(PROCESSORS)}")
     results: dict[str, Stats] = {}
     failures: list[BaseException] = []
+    try:
+        observability.start_metrics_server(settings.metrics_port)
+    except OSError as error:
+        log.warning("metrics port %s unavailable (%s): processor metrics are not served", settings.metrics_port, error)
 
     def _target(name: str) -> None:
         try:

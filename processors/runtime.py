@@ -15,6 +15,7 @@ from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from processors import observability
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.models import ProcessedEvent
 from processors.db.uow import UnitOfWork
@@ -166,10 +167,18 @@ class ProcessorLoop:
                 if records or time.monotonic() - last_relay > 1.0:
                     self._try(self._relay)
                     last_relay = time.monotonic()
+                self._refresh_metrics()
             self._try(self._relay)
         finally:
             self._close()
         return self.stats
+
+    def _refresh_metrics(self) -> None:
+        """Lag and database gauges (throttled inside); a metrics failure never stops processing."""
+        try:
+            observability.refresh(self.processor.name, self.consumer, self.session_factory, self.settings, self.stats)
+        except Exception:  # noqa: BLE001
+            log.debug("%s: metrics refresh failed", self.group, exc_info=True)
 
     def _connect(self) -> bool:
         """Create topics, then the consumer and producer, retrying while the broker is unreachable."""
@@ -203,6 +212,7 @@ class ProcessorLoop:
 
     def _process(self, records: list) -> None:
         """Apply a polled batch: decode, handle in one transaction, DLQ the bad ones, commit offsets."""
+        started = time.perf_counter()
         self.stats.batches += 1
         decoded: list[tuple[object, Envelope]] = []
         dead: list[tuple[object, str]] = []
@@ -225,6 +235,7 @@ class ProcessorLoop:
             dead.extend(self._apply_one_by_one(decoded))
         self._dead_letter(dead)
         self._commit_offsets(records)
+        observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
 
     def _apply(self, decoded: list[tuple[object, Envelope]]) -> None:
         """Dedupe and handle every event of the batch in one unit of work, then commit it."""

@@ -30,8 +30,9 @@ def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None: 
     from processors.runtime import install_signal_handlers
 
     settings = settings_from(ctx)
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from processors.observability import configure_logging
+
+    configure_logging(settings.log_level)
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     if upgrade:
         upgrade_database(settings.effective_database_url)
