@@ -22,6 +22,7 @@ from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
 from receiver.openapi import add_paths, error_responses
 from receiver.parsing import parse_json, payload_format
 from receiver.publisher import PublishUnavailable
+from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.views import read_body
 
@@ -178,7 +179,7 @@ def _from_wrapper(wrapper: dict[str, Any]) -> dict[str, Any]:
 
 def canonical(item: Any, received_at: datetime) -> list[SentMessage]:
     """One sent message in our own shape."""
-    message = SentMessageSchema().load(item)
+    message = shared_schema(SentMessageSchema).load(item)
     vendor = message.pop("vendor")
     return [_sent(vendor, _normalized_id(vendor, message.pop("message_id")), message.pop("recipient"),
                   received_at, item, **message)]
@@ -200,7 +201,7 @@ def _fortytwo_destinations(results: Any) -> list[tuple[str, dict[str, Any], dict
         for destination, detail in result.items():
             try:
                 number = Msisdn().deserialize(destination)
-                destinations.append((number, FortytwoResultSchema().load(detail), detail))
+                destinations.append((number, shared_schema(FortytwoResultSchema).load(detail), detail))
             except ValidationError as exc:
                 errors[destination[:32]] = exc.messages
     if errors:
@@ -210,7 +211,7 @@ def _fortytwo_destinations(results: Any) -> list[tuple[str, dict[str, Any], dict
 
 def fortytwo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """Fortytwo's outer response, one sent message per destination that got a message_id."""
-    response = FortytwoResponseSchema().load(item["response"])
+    response = shared_schema(FortytwoResponseSchema).load(item["response"])
     outer = {name: value for name, value in item["response"].items() if name != "results"}
     messages = [
         _sent(
@@ -230,7 +231,7 @@ def fortytwo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetim
 def mobivate(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """Mobivate's message record (or a list of them), one sent message each."""
     records = item["response"] if isinstance(item["response"], list) else [item["response"]]
-    schema = MobivateMessageSchema()
+    schema = shared_schema(MobivateMessageSchema)
     messages = []
     for record in records:
         loaded = schema.load(record)
@@ -245,7 +246,7 @@ def mobivate(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetim
 
 def sinch(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """Sinch's batch response: one sent message per recipient, identified by batch id and recipient."""
-    batch = SinchBatchSchema().load(item["response"])
+    batch = shared_schema(SinchBatchSchema).load(item["response"])
     return [
         _sent(
             "sinch", sinch_message_id(batch["id"], recipient), recipient, received_at,
@@ -260,7 +261,7 @@ def sinch(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) 
 
 def fullsms(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """FullSMS's campaign response has no per-recipient ids: the caller lists recipients, we derive ids."""
-    campaign = FullSmsCampaignSchema().load(item["response"])
+    campaign = shared_schema(FullSmsCampaignSchema).load(item["response"])
     if not wrapper.get("recipients"):
         raise ValidationError({"recipients": ["Required with a FullSMS response, which names no recipients."]})
     refused = {digits_msisdn(n) for n in (campaign.get("invalid") or {}).get("numbers", [])}
@@ -284,7 +285,7 @@ SEND_RESPONSES: dict[str, Callable[[dict[str, Any], dict[str, Any], datetime], l
 
 def send_response(item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """A wrapped vendor send response; response errors are reported under `response`."""
-    wrapper = SendResponseSchema().load(item)
+    wrapper = shared_schema(SendResponseSchema).load(item)
     if not isinstance(wrapper["response"], dict | list):
         raise ValidationError({"response": ["Expected the vendor's response object."]})
     try:

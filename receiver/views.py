@@ -80,7 +80,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
             raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor}.")
         schemes, account_ids = account.auth, account.account_ids
     fmt = payload_format(request.method, request.content_type, spec.formats) if request.method != "GET" else "query"
-    signature_valid = authenticate(schemes, _callback_request(settings, body, query, path_token, fmt))
+    signature_valid = authenticate(schemes, _callback_request(settings, body, query, path_token, fmt, schemes))
     payload = parse_body(fmt, body, request.content_type, request.query_string)
     if fmt == "query":
         payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
@@ -106,12 +106,16 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
 
 
-def _callback_request(settings, body: bytes, query, path_token: str | None, fmt: str) -> CallbackRequest:
-    """The view of the request the auth schemes check; the URL is rebuilt from the public base URL."""
-    base = settings.public_base_url.rstrip("/") if settings.public_base_url else request.host_url.rstrip("/")
-    url = base + request.full_path if request.query_string else base + request.path
+def _callback_request(settings, body: bytes, query, path_token: str | None, fmt: str, schemes) -> CallbackRequest:
+    """The view of the request the auth schemes check; only what the configured schemes read is computed."""
+    needed = {scheme.scheme for scheme in schemes}
+    url = ""
+    if "twilio_signature" in needed:
+        # Twilio signs the URL it called: rebuild it from the public base URL behind proxies
+        base = settings.public_base_url.rstrip("/") if settings.public_base_url else request.host_url.rstrip("/")
+        url = base + request.full_path if request.query_string else base + request.path
     form = []
-    if fmt == "form":
+    if fmt == "form" and needed & {"twilio_signature", "vonage_signature"}:
         _, charset = media_type(request.content_type)
         try:
             # vendors sign the decoded parameter values, so decode in the body's own charset

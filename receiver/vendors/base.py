@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -66,6 +67,12 @@ class VendorAdapter:
 
     name: str
     kinds: dict[str, KindSpec] = field(default_factory=dict)
+
+
+@functools.cache
+def shared_schema(schema_class: type[Schema]) -> Schema:
+    """One instance per schema class: building a schema deep-copies its fields, loading leaves it unchanged."""
+    return schema_class()
 
 
 def load(schema: Schema, payload: Any) -> Any:

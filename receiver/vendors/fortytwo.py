@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from receiver.contract import DeliveryReceipt, digits_msisdn, normalize_message_id
 from receiver.errors import UnknownCallbackType
 from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 
 VENDOR = "fortytwo"
 MAX_BUNDLE = 1000
@@ -109,7 +109,7 @@ def rest_receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A REST callback bundle, fanned out to one receipt per `data` entry."""
     if not isinstance(payload, dict):
         raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
-    bundle = BundleSchema().load(payload)
+    bundle = shared_schema(BundleSchema).load(payload)
     _check_sms(bundle)
     outer = {name: payload[name] for name in ("api_job_id", "client_job_id") if name in payload}
     return [
@@ -129,7 +129,7 @@ def rest_receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
 
 def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A legacy HTTP API callback (one receipt in the query string)."""
-    receipt = HttpApiReceiptSchema().load(payload)
+    receipt = shared_schema(HttpApiReceiptSchema).load(payload)
     return [
         DeliveryReceipt(
             vendor=VENDOR, message_id=normalize_message_id(VENDOR, receipt["smsid"]),

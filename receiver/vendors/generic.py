@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import RECEIPT_STATUSES, DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn
 from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 
 MAX_ITEMS = 500
 
@@ -102,7 +102,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
             currency=d.get("currency"), network=d.get("network"), account=ctx.account,
             signature_valid=ctx.signature_valid, raw=ctx.raw(item, item.get("occurred_at")),
         )
-        for item, d in _load_all(ReceiptSchema(), payload)
+        for item, d in _load_all(shared_schema(ReceiptSchema), payload)
     ]
 
 
@@ -115,7 +115,7 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
             in_reply_to=d.get("in_reply_to"), client_ref=d.get("client_ref"), account=ctx.account,
             signature_valid=ctx.signature_valid, raw=ctx.raw(item, item.get("occurred_at")),
         )
-        for item, d in _load_all(InboundSchema(), payload)
+        for item, d in _load_all(shared_schema(InboundSchema), payload)
     ]
 
 
@@ -130,7 +130,7 @@ def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
             country_iso2=(d.get("country_iso2") or "").upper() or None, account=ctx.account,
             signature_valid=ctx.signature_valid, raw=ctx.raw(item, item.get("clicked_at")),
         )
-        for item, d in _load_all(ClickSchema(), payload)
+        for item, d in _load_all(shared_schema(ClickSchema), payload)
     ]
 
 

@@ -13,7 +13,7 @@ from marshmallow import INCLUDE, Schema, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
 from receiver.fields import Address, Code, Hex, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, text_ack
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema, text_ack
 from receiver.vendors.fortytwo import SMPP_STATUSES
 
 VENDOR = "jasmin"
@@ -94,7 +94,7 @@ def inbound_text(content: str, binary: str | None, coding: str | None) -> str:
 def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """One DLR; level 3 sends both the SMSC and the handset receipt as separate callbacks."""
     cleaned = _without_blanks(payload, OPTIONAL_DLR_PARAMETERS)
-    receipt = ReceiptSchema().load(cleaned)
+    receipt = shared_schema(ReceiptSchema).load(cleaned)
     done_at = receipt.get("donedate")
     return [
         DeliveryReceipt(
@@ -109,7 +109,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
 
 def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """One MO; Jasmin sends no time, so occurred_at stays empty and our receive time stands in."""
-    message = InboundSchema().load(_without_blanks(payload, OPTIONAL_MO_PARAMETERS))
+    message = shared_schema(InboundSchema).load(_without_blanks(payload, OPTIONAL_MO_PARAMETERS))
     return [
         InboundMessage(
             vendor=VENDOR, message_id=normalize_message_id(VENDOR, message["id"]),

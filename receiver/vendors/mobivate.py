@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
 from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 
 VENDOR = "mobivate"
 DASHED_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -121,7 +121,7 @@ def _load(schema: Schema, payload: Any) -> dict[str, Any]:
 
 def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A delivery receipt; Mobivate sends one on every status change after creation."""
-    receipt = _load(ReceiptSchema(), payload)
+    receipt = _load(shared_schema(ReceiptSchema), payload)
     return [
         DeliveryReceipt(
             vendor=VENDOR, message_id=message_id(receipt["delivery_message_id"]),
@@ -136,7 +136,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
 
 def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """An inbound message; inReplyTo names the MT message it answers, logicalMessageId its batch."""
-    message = _load(InboundSchema(), payload)
+    message = _load(shared_schema(InboundSchema), payload)
     in_reply_to = message.get("in_reply_to")
     return [
         InboundMessage(
@@ -151,7 +151,7 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
 
 def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
     """A short-URL click."""
-    click = _load(ClickSchema(), payload)
+    click = _load(shared_schema(ClickSchema), payload)
     return [
         LinkClick(
             vendor=VENDOR, message_id=message_id(click["message_id"]), recipient=digits_msisdn(click["mobile"]),

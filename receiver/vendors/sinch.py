@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, fields, pre_load, validate
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
 from receiver.errors import FORMAT_PREFIX
 from receiver.fields import SHORT_TEXT, Address, Base64, Code, Hex, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, Normalizer, VendorAdapter, dispatch, load
+from receiver.vendors.base import CallbackContext, KindSpec, Normalizer, VendorAdapter, dispatch, load, shared_schema
 
 # Sinch statuses, compared lower-cased: payloads say "Delivered", the Python SDK's Literal says "DELIVERED".
 STATUSES = {
@@ -181,7 +181,7 @@ def _line_excerpt(payload: dict, line: dict, recipient: str | None) -> dict:
 
 def batch_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A batch report: `full` fans out one receipt per recipient; `summary` gives one counted receipt per line."""
-    report = load(BatchReportSchema(), payload)
+    report = load(shared_schema(BatchReportSchema), payload)
     batch_id, client_ref = report["batch_id"], report.get("client_reference")
     receipts = []
     for raw_line, line in zip(payload["statuses"], report["statuses"], strict=True):
@@ -200,7 +200,7 @@ def batch_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
 
 def recipient_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A per-recipient report: the only shape that carries times and intermediate statuses."""
-    report = load(RecipientReportSchema(), payload)
+    report = load(shared_schema(RecipientReportSchema), payload)
     return [
         _receipt(
             report["batch_id"], report, ctx, ctx.raw(payload, payload.get("at")),
@@ -226,13 +226,13 @@ def _inbound(message: dict, payload: dict, ctx: CallbackContext, **content: Any)
 
 def text_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """`mo_text`: plain text."""
-    message = load(TextInboundSchema(), payload)
+    message = load(shared_schema(TextInboundSchema), payload)
     return [_inbound(message, payload, ctx, text=message["body"])]
 
 
 def binary_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """`mo_binary`: base64 body and hex UDH, kept as sent (UDH lower-cased)."""
-    message = load(BinaryInboundSchema(), payload)
+    message = load(shared_schema(BinaryInboundSchema), payload)
     return [_inbound(message, payload, ctx, binary=message["body"], udh=message["udh"])]
 
 
@@ -244,7 +244,7 @@ def _media_item(item: dict) -> dict[str, Any]:
 
 def media_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """`mo_media`: optional subject and message text plus attachments."""
-    message = load(MediaInboundSchema(), payload)
+    message = load(shared_schema(MediaInboundSchema), payload)
     body = message["body"]
     media = tuple(_media_item(item) for item in body.get("media") or ())
     return [_inbound(message, payload, ctx, text=body.get("message"), subject_line=body.get("subject"), media=media)]

@@ -9,7 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, digits_msisdn
 from receiver.errors import FORMAT_PREFIX, UnknownCallbackType
 from receiver.fields import SHORT_TEXT, Address, Code, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 STATUSES = {
     "delivered": "delivered",
@@ -111,7 +111,7 @@ def _media(form: dict[str, str], count: int) -> tuple[dict[str, Any], ...]:
     for index in range(count):
         pair = {"url": form.get(f"MediaUrl{index}"), "content_type": form.get(f"MediaContentType{index}")}
         try:
-            media.append(MediaSchema().load({k: v for k, v in pair.items() if v is not None}))
+            media.append(shared_schema(MediaSchema).load({k: v for k, v in pair.items() if v is not None}))
         except ValidationError as exc:
             names = {"url": f"MediaUrl{index}", "content_type": f"MediaContentType{index}"}
             errors.update({names[field]: messages for field, messages in exc.messages.items()})  # type: ignore[union-attr]
@@ -122,7 +122,7 @@ def _media(form: dict[str, str], count: int) -> tuple[dict[str, Any], ...]:
 
 def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A status callback: one receipt; inbound statuses here are a misrouted webhook (403)."""
-    callback = load(StatusCallbackSchema(), payload)
+    callback = load(shared_schema(StatusCallbackSchema), payload)
     vendor_status = callback["MessageStatus"]
     if vendor_status.strip().lower() in INBOUND_STATUSES:
         raise UnknownCallbackType(f"MessageStatus {vendor_status!r} is an inbound message, not a delivery receipt.")
@@ -142,7 +142,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
 
 def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """An incoming SMS/MMS; Twilio sends no time, so occurred_at stays empty and ce_time is our receive time."""
-    message = load(InboundSchema(), payload)
+    message = load(shared_schema(InboundSchema), payload)
     ctx.check_account(message.get("AccountSid"))
     return [
         InboundMessage(

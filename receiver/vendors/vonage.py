@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import SHORT_TEXT, Address, Code, Hex, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 STATUSES = {
     "accepted": "pending",  # accepted by the downstream carrier, no handset receipt yet
@@ -110,7 +110,7 @@ class InboundSchema(VonageSchema):
 
 def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A delivery receipt: one event; `scts` identifies this status, since message-timestamp is push time."""
-    receipt = load(ReceiptSchema(), payload)
+    receipt = load(shared_schema(ReceiptSchema), payload)
     ctx.check_account(receipt.get("api_key"))
     error_code = receipt["err_code"]
     return [
@@ -135,7 +135,7 @@ def _concat(message: dict) -> dict[str, Any] | None:
 
 def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """An inbound message (or one part of a long one)."""
-    message = load(InboundSchema(), payload)
+    message = load(shared_schema(InboundSchema), payload)
     ctx.check_account(message.get("api_key"))
     binary = message["type"] == "binary"
     return [

@@ -1,0 +1,134 @@
+"""Receiver throughput: full path (auth, validation, normalization, Kafka ack) vs a bare Flask + marshmallow endpoint.
+
+Both run under the same gunicorn settings on this machine in the same run; wrk drives each in turn.
+The last line printed is `receiver_vs_reference=<ratio>` (target >= 0.75).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+GUNICORN_CONF = Path(os.environ.get("BENCH_GUNICORN_CONF", ROOT / "docker" / "gunicorn.conf.py"))
+sys.path.insert(0, str(ROOT))
+
+from smshooks.broker import LocalBroker, free_port  # noqa: E402
+
+PAYLOAD = json.dumps({
+    "message_id": "A1B2C3D4E5F60718293A4B5C6D7E8F90", "status": "delivered", "vendor_status": "DELIVRD",
+    "occurred_at": "2024-03-05T10:15:42Z", "recipient": "+447700900123", "client_ref": "order-4411",
+    "batch_id": "0F1E2D3C4B5A69788796A5B4C3D2E1F0", "vendor_code": 0, "parts": 1,
+}, separators=(",", ":"))
+SECRET = base64.b64encode(b"bench-secret-bench-secret-123456").decode()
+
+
+def signed_headers() -> dict[str, str]:
+    """Standard Webhooks headers for PAYLOAD, valid for the whole run (tolerance is set wide)."""
+    message_id, timestamp = "msg_bench", str(int(time.time()))
+    signed = f"{message_id}.{timestamp}.{PAYLOAD}".encode()
+    signature = base64.b64encode(hmac.new(base64.b64decode(SECRET), signed, hashlib.sha256).digest()).decode()
+    return {"webhook-id": message_id, "webhook-timestamp": timestamp, "webhook-signature": f"v1,{signature}",
+            "Content-Type": "application/json"}
+
+
+def wrk_script(headers: dict[str, str], path: Path) -> Path:
+    """A wrk Lua script that POSTs PAYLOAD with the headers."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {json.dumps(PAYLOAD)}"]
+    lines += [f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}" for k, v in headers.items()]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def serve(target: str, port: int, env: dict[str, str], workers: int, threads: int) -> subprocess.Popen:
+    """Start gunicorn with the shared settings and wait until it answers."""
+    command = [str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(ROOT), "-c", str(GUNICORN_CONF),
+               "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
+               "--log-level", "warning", target]
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)  # noqa: S310
+            return process
+        except urllib.error.HTTPError:
+            return process  # the reference has no /healthz: a 404 means it is up
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{target} did not start")
+
+
+def load(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    """Run wrk and parse requests/s, p50 and p99 latency (ms) and non-2xx count."""
+    out = subprocess.run(
+        ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency", "-s", str(script),
+         f"http://127.0.0.1:{port}/v1/callbacks/generic/delivery-receipts"],
+        capture_output=True, text=True, check=True).stdout
+
+    def latency(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}%\s+([\d.]+)(us|ms|s)", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)), "p50": latency("50"),
+            "p99": latency("99"), "errors": int(non_2xx.group(1)) if non_2xx else 0}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=15, help="duration of each measured load")
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=16)
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        print("wrk is required: apt-get install wrk", file=sys.stderr)
+        return 2
+    broker = LocalBroker(free_port()).start()
+    work = Path(tempfile.mkdtemp(prefix="smshooks-bench-"))
+    config = work / "bench.toml"
+    config.write_text(
+        'rate_limit_per_vendor = "1000000/second"\nrate_limit_per_source = "1000000/second"\nlog_level = "WARNING"\n'
+        f'[vendors.generic]\nauth = [{{ scheme = "standard_webhooks", secret = "whsec_{SECRET}", '
+        'tolerance_seconds = 86400 }]\n')
+    env = {**os.environ, "SMSHOOKS_CONFIG": str(config), "SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers,
+           "SMSHOOKS_DATA_DIR": str(work)}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    script = wrk_script(signed_headers(), work / "post.lua")
+    results = {}
+    try:
+        for name, target in (("reference", "bench.reference_app:app"), ("receiver", "app:app")):
+            port = free_port()
+            server = serve(target, port, env, args.workers, args.threads)
+            try:
+                load(port, script, 3, args.connections)  # warm up: producers, topics, imports
+                results[name] = load(port, script, args.seconds, args.connections)
+            finally:
+                server.terminate()
+                server.wait(timeout=15)
+    finally:
+        broker.stop()
+    for name, r in results.items():
+        print(f"{name:9} {r['rps']:9.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}")
+    if any(r["errors"] for r in results.values()):
+        print("ERROR: some requests were not accepted", file=sys.stderr)
+        return 1
+    print(f"receiver_vs_reference={results['receiver']['rps'] / results['reference']['rps']:.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
