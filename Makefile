@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-all bench lint clean
+.PHONY: install run test test-slow test-all bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,9 @@ run: install
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" -p no:cacheprovider
+
+test-slow: install
+	$(BIN)/python -m pytest -m slow -p no:cacheprovider
 
 test-all: install
 	$(BIN)/python -m pytest -p no:cacheprovider

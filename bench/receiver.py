@@ -52,11 +52,12 @@ def wrk_script(headers: dict[str, str], path: Path) -> Path:
     return path
 
 
-def serve(target: str, port: int, env: dict[str, str], workers: int, threads: int) -> subprocess.Popen:
-    """Start gunicorn with the shared settings and wait until it answers."""
+def serve(target: str, port: int, env: dict[str, str], workers: int | None, threads: int | None) -> subprocess.Popen:
+    """Start gunicorn with docker/gunicorn.conf.py (the production settings) and wait until it answers."""
     command = [str(Path(sys.executable).parent / "gunicorn"), "--chdir", str(ROOT), "-c", str(GUNICORN_CONF),
-               "--workers", str(workers), "--threads", str(threads), "--bind", f"127.0.0.1:{port}",
-               "--log-level", "warning", target]
+               "--bind", f"127.0.0.1:{port}", "--log-level", "warning", target]
+    command += ["--workers", str(workers)] if workers else []
+    command += ["--threads", str(threads)] if threads else []
     process = subprocess.Popen(command, env=env, start_new_session=True)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -91,8 +92,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=15, help="duration of each measured load")
     parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--threads", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=None, help="default: docker/gunicorn.conf.py's")
+    parser.add_argument("--threads", type=int, default=None, help="default: docker/gunicorn.conf.py's")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         print("wrk is required: apt-get install wrk", file=sys.stderr)

@@ -6,7 +6,8 @@ while acks are in flight. Environment:
 
   SMSHOOKS_BIND             address to listen on (default 127.0.0.1:8000; the image sets 0.0.0.0:8000)
   WEB_CONCURRENCY           worker processes (default: CPU count, at least 2)
-  GUNICORN_THREADS          threads per worker (default 8)
+  GUNICORN_THREADS          threads per worker (default 4: measured best in bench/receiver.py; more threads per
+                            worker make kafka-python's producer thread wait longer for the GIL and lower throughput)
   PROMETHEUS_MULTIPROC_DIR  directory for the workers' shared metric files (a private one is made if unset)
 """
 
@@ -17,7 +18,7 @@ import tempfile
 bind = os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000")
 worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
-threads = int(os.environ.get("GUNICORN_THREADS", "8"))
+threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Never preload: the app must be imported in each worker, after the fork, so that no Kafka client,
 # socket or metrics file is shared between processes.
 preload_app = False
