@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 import re
-import sys
 import threading
 import time
 from dataclasses import asdict
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
-from pythonjsonlogger.json import JsonFormatter
+
+from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
 
 log = logging.getLogger("smshooks.batches")
 
@@ -62,11 +62,6 @@ DATABASE_GAUGES_OWNER = "reconciliation"
 LAG_EVERY_SECONDS = 5.0
 DATABASE_EVERY_SECONDS = 30.0
 
-PHONE = re.compile(r"(?<![\w.-])\+?\d(?: ?\d){7,14}(?!\w)")
-SECRET = re.compile(
-    r"(?i)\b(token|sig|signature|secret|password|api_key|apikey)=([^&\s\"']+)|\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
-)
-
 _lock = threading.Lock()
 _server_started = False
 _previous: dict[str, dict[str, int]] = {}
@@ -79,40 +74,6 @@ def _mask_number(match: re.Match[str]) -> str:
     number = match.group(0)
     keep = len(number) - 3
     return re.sub(r"\d", "*", number[:keep]) + number[keep:]
-
-
-def mask(text: str) -> str:
-    """Phone numbers down to their last 3 digits and credentials blanked."""
-    text = PHONE.sub(_mask_number, text)
-    return SECRET.sub(lambda m: f"{m.group(1)}=<redacted>" if m.group(1) else f"{m.group(3)} <redacted>", text)
-
-
-class MaskingFilter(logging.Filter):
-    """Masks the rendered message and string extras of every record passing the handler."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = mask(record.getMessage())
-        record.args = None
-        for key, value in list(record.__dict__.items()):
-            if isinstance(value, str) and key not in {"msg", "name", "levelname", "pathname", "filename"}:
-                record.__dict__[key] = mask(value)
-        if record.exc_info and not record.exc_text:
-            record.exc_text = mask(logging.Formatter().formatException(record.exc_info))
-        return True
-
-
-def configure_logging(level: str = "INFO", stream: Any = None) -> None:
-    """Root logs as masked JSON lines on stdout; idempotent, other handlers are left alone."""
-    root = logging.getLogger()
-    if not any(getattr(h, "smshooks_json", False) for h in root.handlers):
-        handler = logging.StreamHandler(stream or sys.stdout)
-        handler.setFormatter(
-            JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
-        )
-        handler.addFilter(MaskingFilter())
-        handler.smshooks_json = True  # type: ignore[attr-defined]
-        root.addHandler(handler)
-    root.setLevel(level.upper())
 
 
 def start_metrics_server(port: int, address: str = "0.0.0.0") -> bool:

@@ -12,19 +12,18 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, request
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.auth import equal
 from receiver.contract import Envelope, SentMessage, digits_msisdn, normalize_message_id, sinch_message_id, utc_now
-from receiver.errors import ConstraintViolation, PayloadTooLarge, ServiceUnavailable, Unauthorized, validation_error
+from receiver.errors import ConstraintViolation, PayloadTooLarge, Unauthorized, validation_error
 from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
 from receiver.openapi import add_paths, error_responses
 from receiver.parsing import parse_json, payload_format
-from receiver.publisher import PublishUnavailable
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
-from receiver.views import read_body
+from receiver.views import accepted, publish, read_body
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sent_messages", __name__)
@@ -343,13 +342,8 @@ def register_sent_messages() -> Response:
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
     envelopes = [Envelope.wrap(message) for message in messages]
-    try:
-        current_app.extensions["smshooks.publisher"].publish(envelopes)
-    except PublishUnavailable as exc:
-        log.warning("publish failed: %s", exc)
-        raise ServiceUnavailable() from None
-    g.event_count = len(envelopes)
-    return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
+    publish(envelopes)
+    return accepted(envelopes)
 
 
 def document_route(spec) -> None:

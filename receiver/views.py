@@ -93,16 +93,26 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
     envelopes = [Envelope.wrap(p) for p in payloads]
+    publish(envelopes)
+    ack = spec.ack(envelopes, ctx) if spec.ack else None
+    if ack is not None:
+        text, mimetype = ack
+        return Response(text, status=200, mimetype=mimetype)
+    return accepted(envelopes)
+
+
+def publish(envelopes: list[Envelope]) -> None:
+    """Put every event on Kafka and wait for the acks; 503 when Kafka cannot take them now."""
     try:
         current_app.extensions["smshooks.publisher"].publish(envelopes)
     except PublishUnavailable as exc:
         log.warning("publish failed: %s", exc)
         raise ServiceUnavailable() from None
     g.event_count = len(envelopes)
-    ack = spec.ack(envelopes, ctx) if spec.ack else None
-    if ack is not None:
-        text, mimetype = ack
-        return Response(text, status=200, mimetype=mimetype)
+
+
+def accepted(envelopes: list[Envelope]) -> Response:
+    """The documented 200 body: the request id and every event id."""
     return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
 
 

@@ -15,7 +15,12 @@ from smshooks.settings import Settings
 
 def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
     """Create each missing topic (under the prefix) with the configured partitions; return those created."""
-    names = [topic_name(settings.topic_prefix, t) for t in topics]
+    return create_missing_topics(settings, [topic_name(settings.topic_prefix, t) for t in topics])
+
+
+def create_missing_topics(settings: Settings, names: Iterable[str]) -> list[str]:
+    """Create the named (already prefixed) topics that do not exist yet; return those created."""
+    wanted = sorted(set(names))
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         request_timeout_ms=int(settings.publish_timeout_seconds * 1000),
@@ -24,13 +29,13 @@ def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
     )
     try:
         existing = set(admin.list_topics())
-        missing = [n for n in names if n not in existing]
+        missing = [name for name in wanted if name not in existing]
         if not missing:
             return []
         new = [NewTopic(n, settings.topic_partitions, settings.topic_replication_factor) for n in missing]
-        # another worker may create one between our list and our create
+        # another worker or instance may create one between our list and our create
         with contextlib.suppress(TopicAlreadyExistsError):
-            admin.create_topics(new)
+            admin.create_topics(new, wait_for_metadata=True)
         return missing
     finally:
         admin.close()
