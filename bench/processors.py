@@ -5,6 +5,12 @@ Measures the processors' batch path (dedupe, handler, state machine, history, ou
 events, one transaction per 500 events) without Kafka, so the figure is the database-side cost.
 Last two lines: cost_1m_vs_10k=<per-receipt time at 1M / at 10k> and
 processor_vs_sql_baseline=<processor rate / plain SQL rate at the large size>.
+
+Fairness between the two sizes and the two contenders: after the COPY the database is VACUUM ANALYZEd
+(hint bits and the visibility map set, statistics fresh) and checkpointed, autovacuum is off on the bench
+tables (at 10k it would otherwise start mid-run and at 1M never), the tables and indexes are pre-warmed,
+a warm-up pass of each contender runs before timing, receipts are a random sample over the whole id range,
+both sizes touch the same number of rows, and processor and baseline alternate in rounds so drift hits both.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from smshooks.settings import load_settings  # noqa: E402
 
 Record = namedtuple("Record", "topic partition offset")
 BATCH = 500
+WARM_UP = 500
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
@@ -62,26 +69,50 @@ def bulk_load(url: str, count: int) -> float:
     """COPY `count` sent messages; returns seconds."""
     started = time.perf_counter()
     sent_at = (NOW - timedelta(hours=1)).isoformat()
-    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
-        with connection.cursor() as cursor:
-            columns = (
-                "vendor, message_id, raw_message_id, recipient, parts, sent_at, received_at, status, conflict, "
-                "source_event_id, batch_id"
-            )
-            with cursor.copy(f"COPY sent_messages ({columns}) FROM STDIN") as copy:
-                chunk = io.StringIO()
-                for n in range(count):
-                    mid = message_id(n)
-                    chunk.write(
-                        f"twilio\t{mid}\t{mid}\t4477{n:08d}\t1\t{sent_at}\t{sent_at}\tsubmitted\tf\tload-{n}"
-                        f"\tB{n // 1000}\n"
-                    )
-                    if n % 50000 == 49999:
-                        copy.write(chunk.getvalue())
-                        chunk = io.StringIO()
-                copy.write(chunk.getvalue())
-        connection.execute("ANALYZE")
+    with (
+        psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection,
+        connection.cursor() as cursor,
+    ):
+        columns = (
+            "vendor, message_id, raw_message_id, recipient, parts, sent_at, received_at, status, conflict, "
+            "source_event_id, batch_id"
+        )
+        with cursor.copy(f"COPY sent_messages ({columns}) FROM STDIN") as copy:
+            chunk = io.StringIO()
+            for n in range(count):
+                mid = message_id(n)
+                chunk.write(
+                    f"twilio\t{mid}\t{mid}\t4477{n:08d}\t1\t{sent_at}\t{sent_at}\tsubmitted\tf\tload-{n}"
+                    f"\tB{n // 1000}\n"
+                )
+                if n % 50000 == 49999:
+                    copy.write(chunk.getvalue())
+                    chunk = io.StringIO()
+            copy.write(chunk.getvalue())
     return time.perf_counter() - started
+
+
+BENCH_TABLES = ("sent_messages", "receipts", "outbox", "processed_events")
+
+
+def settle(url: str) -> None:
+    """VACUUM ANALYZE, checkpoint, autovacuum off on the bench tables, and tables plus indexes pre-warmed."""
+    with psycopg.connect(url.replace("postgresql+psycopg", "postgresql"), autocommit=True) as connection:
+        connection.execute("VACUUM ANALYZE")
+        connection.execute("CHECKPOINT")
+        for table in BENCH_TABLES:
+            connection.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
+        try:
+            connection.execute("CREATE EXTENSION IF NOT EXISTS pg_prewarm")
+        except psycopg.Error:
+            connection.execute("SELECT count(*) FROM sent_messages")  # at least the heap into the caches
+            return
+        relations = connection.execute(
+            "SELECT c.oid::regclass::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'i')"
+        ).fetchall()
+        for (relation,) in relations:
+            connection.execute("SELECT pg_prewarm(%s)", (relation,))
 
 
 def receipts(numbers: list[int], salt: str) -> list[Envelope]:
@@ -173,17 +204,25 @@ def run_sql_baseline(url: str, envelopes: list[Envelope]) -> float:
     return len(envelopes) / (time.perf_counter() - started)
 
 
-def measure(server: str, size: int, count: int) -> tuple[float, float]:
+def measure(server: str, size: int, count: int, rounds: int = 3) -> tuple[float, float]:
+    """Receipts/s of the processor and of plain SQL over `size` sent messages, `count` receipts each."""
     url = create_database(server)
     try:
         upgrade(url)
         load = bulk_load(url, size)
+        settle(url)
         rng = random.Random(size)
-        picked = rng.sample(range(size), 2 * count)
-        warm = receipts(picked[:200], "warm")
-        run_processor(url, warm)
-        processor = run_processor(url, receipts(picked[200:count], "p"))
-        baseline = run_sql_baseline(url, receipts(picked[count : 2 * count], "b"))
+        picked = rng.sample(range(size), 2 * (count + WARM_UP))
+        run_processor(url, receipts(picked[:WARM_UP], "warm-p"))
+        run_sql_baseline(url, receipts(picked[WARM_UP : 2 * WARM_UP], "warm-b"))
+        timed = picked[2 * WARM_UP :]
+        per_round = count // rounds
+        processor_seconds = baseline_seconds = 0.0
+        for index in range(rounds):  # alternate so that any drift (bloat, caches) hits both alike
+            chunk = timed[2 * index * per_round : 2 * (index + 1) * per_round]
+            processor_seconds += per_round / run_processor(url, receipts(chunk[:per_round], "p"))
+            baseline_seconds += per_round / run_sql_baseline(url, receipts(chunk[per_round:], "b"))
+        processor, baseline = rounds * per_round / processor_seconds, rounds * per_round / baseline_seconds
         print(
             f"sent_messages={size}: loaded in {load:.1f}s; processor {processor:.0f} receipts/s; "
             f"plain SQL {baseline:.0f} receipts/s"
@@ -196,7 +235,7 @@ def measure(server: str, size: int, count: int) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100k instead of 1M sent messages")
-    parser.add_argument("--receipts", type=int, default=5000)
+    parser.add_argument("--receipts", type=int, default=4500, help="timed receipts per contender and size")
     parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     large = 100_000 if args.quick else 1_000_000
