@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import threading
@@ -45,11 +46,18 @@ class KafkaPublisher(Publisher):
         self._topics_ready = False
         self._lock = threading.Lock()
 
-    def _get_producer(self) -> KafkaProducer:
-        """The producer of this process, created on first use."""
-        with self._lock:
+    def _get_producer(self, deadline: float | None = None) -> KafkaProducer:
+        """The producer of this process, created on first use; connecting never outlasts the request's deadline."""
+        if deadline is None:
+            deadline = time.monotonic() + self.settings.publish_timeout_seconds
+        # While Kafka is away every thread of the worker queues here: wait only for what is left of our own
+        # timeout, or the last thread in line would wait for every other thread's failed bootstrap in turn.
+        if not self._lock.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise PublishUnavailable("timed out waiting for another request to connect to Kafka")
+        try:
             if self._producer is None or self._pid != os.getpid():
                 timeout_ms = int(self.settings.publish_timeout_seconds * 1000)
+                remaining_ms = max(50, int((deadline - time.monotonic()) * 1000))
                 try:
                     self._producer = KafkaProducer(
                         bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
@@ -57,7 +65,7 @@ class KafkaPublisher(Publisher):
                         enable_idempotence=True,
                         linger_ms=0,
                         max_block_ms=timeout_ms,
-                        bootstrap_timeout_ms=timeout_ms,
+                        bootstrap_timeout_ms=remaining_ms,
                         request_timeout_ms=timeout_ms,
                         delivery_timeout_ms=max(timeout_ms + 1000, 2000),
                         retry_backoff_ms=100,
@@ -69,9 +77,12 @@ class KafkaPublisher(Publisher):
                 self._pid = os.getpid()
                 self._topics_ready = False
             producer = self._producer
+        finally:
+            self._lock.release()
         if not self._topics_ready:
+            remaining = max(0.05, deadline - time.monotonic())
             try:
-                ensure_topics(self.settings, ALL_TOPICS)
+                ensure_topics(dataclasses.replace(self.settings, publish_timeout_seconds=remaining), ALL_TOPICS)
                 self._topics_ready = True
             except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
                 raise PublishUnavailable(f"cannot create topics: {exc}") from exc
@@ -80,7 +91,7 @@ class KafkaPublisher(Publisher):
     def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
         """Send every record, then wait for every ack within the publish timeout."""
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
-        producer = self._get_producer()
+        producer = self._get_producer(deadline)
         try:
             futures = [
                 producer.send(topic, value=value, key=key, headers=headers)
@@ -94,13 +105,25 @@ class KafkaPublisher(Publisher):
 
     def _discard(self, producer: KafkaProducer) -> None:
         """Drop a producer after a failed publish so the next request starts clean (and re-checks topics)."""
-        with self._lock:
-            if self._producer is producer:
-                self._producer = None
-                self._topics_ready = False
+        # Never wait long here: a request holding the lock may be bootstrapping a new producer.
+        if not self._lock.acquire(timeout=0.1):
+            return
+        try:
+            if self._producer is not producer:
+                return  # another request already dropped it
+            self._producer = None
+            self._topics_ready = False
+        finally:
+            self._lock.release()
+        # Closing a producer whose broker is gone blocks for seconds: do it off the request thread.
+        threading.Thread(target=self._close_quietly, args=(producer,), daemon=True).start()
+
+    @staticmethod
+    def _close_quietly(producer: KafkaProducer) -> None:
+        """Close a failed producer; its unsent records were already answered with 503."""
         try:
             producer.close(timeout=0, null_logger=True)
-        except Exception:  # noqa: BLE001 - the old producer's unsent records were already answered with 503
+        except Exception:  # noqa: BLE001
             log.debug("closing a failed producer raised", exc_info=True)
 
     def publish(self, envelopes: list[Envelope]) -> None:
