@@ -8,7 +8,7 @@ import threading
 from processors import observability
 from processors.handlers.clicks import handle_click
 from processors.handlers.opt_outs import handle_inbound_message
-from processors.handlers.reconciliation import handle_receipt
+from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages
 from processors.handlers.sent_messages import handle_sent_message
 from processors.runtime import Processor, Stats, run
 from receiver.contract import (
@@ -39,6 +39,7 @@ PROCESSORS: dict[str, Processor] = {
         (TOPIC_DELIVERY_RECEIPTS,),
         {DeliveryReceipt.ce_type: handle_receipt},
         (TOPIC_MESSAGE_STATUS,),
+        prefetch=prefetch_sent_messages,
     ),
     "opt-outs": Processor(
         "opt-outs",

@@ -27,6 +27,8 @@ from smshooks.settings import Settings
 log = logging.getLogger(__name__)
 
 Handler = Callable[[Envelope, UnitOfWork], None]
+# Loads, in a few queries, what a batch's handlers will look up one event at a time (into the unit's caches).
+Prefetch = Callable[[list[Envelope], UnitOfWork], None]
 
 # Worth retrying: the database or the broker is down, slow, or a rebalance raced us. IntegrityError is
 # here because two members briefly owning one partition both insert the same processed event id;
@@ -56,6 +58,7 @@ class Processor:
     topics: tuple[str, ...]
     routes: Mapping[str, Handler]
     outputs: tuple[str, ...] = ()
+    prefetch: Prefetch | None = None
 
     def group_id(self, settings: Settings) -> str:
         """`smshooks-<name>`, under the topic prefix so that prefixed deployments never share groups."""
@@ -241,8 +244,8 @@ class ProcessorLoop:
         """Dedupe and handle every event of the batch in one unit of work, then commit it."""
         with UnitOfWork(self.session_factory, self.settings) as uow:
             seen = self._already_processed(uow.session, [envelope.id for _, envelope in decoded])
-            processed_rows = []
-            handled = duplicates = skipped = 0
+            to_handle: list[tuple[object, Envelope, Handler]] = []
+            duplicates = skipped = 0
             for record, envelope in decoded:
                 handler = self.processor.routes.get(envelope.type)
                 if handler is None:
@@ -252,13 +255,17 @@ class ProcessorLoop:
                     duplicates += 1  # a vendor retry or a replay after a crash
                     continue
                 seen.add(envelope.id)
+                to_handle.append((record, envelope, handler))
+            if to_handle and self.processor.prefetch is not None:
+                self.processor.prefetch([envelope for _, envelope, _ in to_handle], uow)
+            processed_rows = []
+            for record, envelope, handler in to_handle:
                 handler(envelope, uow)
                 processed_rows.append(self._processed_row(record, envelope))
-                handled += 1
             if processed_rows:
                 uow.session.execute(insert(ProcessedEvent), processed_rows)
             uow.commit()
-        self.stats.handled += handled
+        self.stats.handled += len(processed_rows)
         self.stats.duplicates += duplicates
         self.stats.skipped += skipped
 

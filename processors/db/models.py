@@ -28,7 +28,9 @@ class SentMessage(Base):
         Index("ix_sent_messages_vendor_client_ref", "vendor", "client_ref"),
         Index("ix_sent_messages_vendor_batch_recipient", "vendor", "batch_id", "recipient"),
         Index("ix_sent_messages_sent_at", "sent_at"),
-        Index("ix_sent_messages_status_sent_at", "status", "sent_at"),
+        # No index on status (migration 0002): receipts update it, and an unindexed column keeps those
+        # updates HOT on PostgreSQL (fillfactor 85 leaves the room), so per-receipt cost stays flat.
+        {"postgresql_with": {"fillfactor": 85}},
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)

@@ -27,22 +27,45 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     payload = envelope.payload
     assert isinstance(payload, DeliveryReceipt)
     receipt = receipt_row(envelope, payload)
+    # Nothing reads a new receipt back within the unit: it is inserted with the batch's others at commit.
+    uow.insert_later(receipt)
     if payload.count is not None and payload.recipient is None:
         # Sinch batch summary lines (a count per status, no recipient) describe many messages at once:
         # history only, never a status change, never parked.
         receipt.outcome = statuses.SUMMARY
-        uow.session.add(receipt)
         return
-    # No autoflush: earlier receipts of the batch need not hit the database before this lookup; a sent
-    # message changed earlier in the batch comes back from the identity map with its pending changes.
+    # No autoflush: a sent message changed earlier in the batch comes back from the identity map (or the
+    # unit's cache) with its pending changes; they need not reach the database before this lookup.
     with uow.session.no_autoflush:
-        sent = find_sent_message(uow.session, receipt)
-    uow.session.add(receipt)
+        sent = find_sent_message(uow.session, receipt, uow.sent_messages)
     if sent is None:
         receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
         receipt.outcome = statuses.PARKED
         return
     apply_receipt(uow, sent, receipt)
+
+
+def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
+    """Load the sent messages a batch of receipts refers to with one IN query per vendor and 500 ids.
+
+    Ids not found are remembered as None, so the batch asks the database once per (vendor, message id).
+    """
+    wanted: dict[str, set[str]] = {}
+    for envelope in envelopes:
+        payload = envelope.payload
+        if isinstance(payload, DeliveryReceipt):
+            message_id = normalize_message_id(payload.vendor, payload.message_id)
+            if (payload.vendor, message_id) not in uow.sent_messages:
+                wanted.setdefault(payload.vendor, set()).add(message_id)
+    with uow.session.no_autoflush:
+        for vendor, message_ids in wanted.items():
+            ordered = sorted(message_ids)
+            for start in range(0, len(ordered), 500):
+                chunk = ordered[start : start + 500]
+                uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
+                statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
+                for sent in uow.session.scalars(statement):
+                    uow.sent_messages[(vendor, sent.message_id)] = sent
 
 
 def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
@@ -67,15 +90,24 @@ def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
     )
 
 
-def sent_message_by_id(session: Session, vendor: str, message_id: str) -> SentMessage | None:
-    """The sent message with this vendor and normalized message id (the unique hot-path lookup)."""
+def sent_message_by_id(
+    session: Session, vendor: str, message_id: str, known: dict[tuple[str, str], SentMessage | None] | None = None
+) -> SentMessage | None:
+    """The sent message with this vendor and normalized message id (the unique hot-path lookup).
+
+    `known` is a unit's cache filled by prefetch_sent_messages: a hit (even None) skips the query.
+    """
+    if known is not None and (vendor, message_id) in known:
+        return known[(vendor, message_id)]
     statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id == message_id)
     return session.scalars(statement).first()
 
 
-def find_sent_message(session: Session, receipt: Receipt) -> SentMessage | None:
+def find_sent_message(
+    session: Session, receipt: Receipt, known: dict[tuple[str, str], SentMessage | None] | None = None
+) -> SentMessage | None:
     """The sent message by (vendor, message id), else by client reference, else by batch + recipient."""
-    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id)
+    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id, known)
     if sent is None and receipt.client_ref:
         sent = session.scalars(
             select(SentMessage)
