@@ -64,12 +64,15 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
     """Run the report's queries (a handful of grouped scans, never a loop over message rows)."""
     dialect = connection.dialect.name
     base = _sent_base(settings, request, dialect)
+    # The passes that never look at clicks skip the clicks join.
+    plain = _sent_base(settings, request, dialect, with_clicks=False)
     group = list(request.group_by)
-    rows = _grouped(connection, base, group, dialect)
+    histogram = [0] * len(BUCKETS)
+    rows = _grouped(connection, base, plain, group, dialect, histogram)
     # Totals add up the groups' counts (no second scan); only percentiles need their own pass.
     totals = rows.get((), _empty({})) if not group else _summed(rows.values())
     if group:
-        _attach_percentiles(connection, base, [], dialect, {(): totals})
+        _attach_percentiles(connection, plain, [], dialect, {(): totals})
     _attach_unmatched(connection, settings, request, dialect, rows, totals)
     _attach_opt_outs(connection, request, dialect, rows, totals)
     ordered = [rows[key] for key in sorted(rows, key=_sort_key)]
@@ -80,20 +83,15 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
         settings=_settings_summary(settings),
         rows=ordered,
         totals={name: totals[name] for name in METRICS},
-        delivery_rate_by_day=_delivery_by_day(connection, base),
-        time_to_delivery_histogram=_histogram(connection, base),
+        delivery_rate_by_day=_delivery_by_day(connection, plain, rows, group),
+        time_to_delivery_histogram=_histogram(histogram),
         missing_receipts=_missing_list(connection, settings, request),
         unmatched_receipts=_unmatched_list(connection, settings, request, totals["unmatched"]),
     )
 
 
-def _sent_base(settings: Settings, request: ReportRequest, dialect: str):
+def _sent_base(settings: Settings, request: ReportRequest, dialect: str, *, with_clicks: bool = True):
     """One row per sent message in range: every dimension, status flags, delay and click count."""
-    clicks = (
-        select(Click.vendor, Click.message_id, func.count().label("clicks"))
-        .group_by(Click.vendor, Click.message_id)
-        .subquery("clicks_by_message")
-    )
     dimensions = {
         "vendor": SentMessage.vendor,
         "day": sql.utc_day(SentMessage.sent_at, dialect),
@@ -102,27 +100,45 @@ def _sent_base(settings: Settings, request: ReportRequest, dialect: str):
         "country": SentMessage.country_iso2,
     }
     missing = case((missing_receipts_condition(settings, request.now), 1), else_=0)
+    columns = [
+        *[expression.label(name) for name, expression in dimensions.items()],
+        SentMessage.status,
+        SentMessage.conflict,
+        missing.label("missing"),
+        # Our receive times on both ends: vendors' clocks lack zones or precision.
+        sql.seconds_between(SentMessage.received_at, SentMessage.delivered_at, dialect).label("delay"),
+    ]
+    in_range = and_(SentMessage.sent_at >= request.start, SentMessage.sent_at < request.end)
+    if not with_clicks:
+        return select(*columns).where(in_range).subquery("sent_in_range")
+    clicks = (
+        select(Click.vendor, Click.message_id, func.count().label("clicks"))
+        .group_by(Click.vendor, Click.message_id)
+        .subquery("clicks_by_message")
+    )
     return (
-        select(
-            *[expression.label(name) for name, expression in dimensions.items()],
-            SentMessage.status,
-            SentMessage.conflict,
-            missing.label("missing"),
-            # Our receive times on both ends: vendors' clocks lack zones or precision.
-            sql.seconds_between(SentMessage.received_at, SentMessage.delivered_at, dialect).label("delay"),
-            func.coalesce(clicks.c.clicks, 0).label("clicks"),
-        )
+        select(*columns, func.coalesce(clicks.c.clicks, 0).label("clicks"))
         .select_from(SentMessage)
         .outerjoin(clicks, and_(clicks.c.vendor == SentMessage.vendor, clicks.c.message_id == SentMessage.message_id))
-        .where(SentMessage.sent_at >= request.start, SentMessage.sent_at < request.end)
+        .where(in_range)
         .subquery("sent_in_range")
     )
 
 
-def _grouped(connection: Connection, base, group: list[str], dialect: str) -> dict[tuple, dict[str, Any]]:
-    """Counts and percentiles per group key."""
+def _grouped(
+    connection: Connection, base, plain, group: list[str], dialect: str, histogram: list[int]
+) -> dict[tuple, dict[str, Any]]:
+    """Counts and percentiles per group key; adds every group's delay bucket counts into `histogram`."""
     keys = [base.c[name] for name in group]
     status = base.c.status
+    delay = base.c.delay
+    # Bucket i holds lower <= delay < upper (NULL delays fall in none): the histogram rides on this pass.
+    bounds = [(lower, upper) for lower, (_, upper) in zip((None, *(b[1] for b in BUCKETS)), BUCKETS, strict=False)]
+    buckets = [
+        sql.count_if(and_(*([delay >= lower] if lower is not None else [delay.is_not(None)]),
+                          *([delay < upper] if upper is not None else []))).label(f"bucket_{index}")
+        for index, (lower, upper) in enumerate(bounds)
+    ]
     statement = select(
         *keys,
         func.count().label("sent"),
@@ -133,10 +149,13 @@ def _grouped(connection: Connection, base, group: list[str], dialect: str) -> di
         sql.count_if(base.c.conflict).label("conflicts"),
         func.coalesce(func.sum(base.c.clicks), 0).label("clicks"),
         sql.count_if(base.c.clicks > 0).label("clicked_messages"),
+        *buckets,
     ).group_by(*keys)
     rows: dict[tuple, dict[str, Any]] = {}
     for record in connection.execute(statement):
         mapping = record._mapping
+        for index in range(len(BUCKETS)):
+            histogram[index] += int(mapping[f"bucket_{index}"] or 0)
         key = tuple(mapping[name] for name in group)
         row = _empty(dict(zip(group, key, strict=True)))
         for name in ("sent", *FINAL, "unknown", "pending", "missing", "conflicts", "clicks", "clicked_messages"):
@@ -145,7 +164,7 @@ def _grouped(connection: Connection, base, group: list[str], dialect: str) -> di
             rows[key] = row
     if not group and not rows:
         rows[()] = _empty({})
-    _attach_percentiles(connection, base, group, dialect, rows)
+    _attach_percentiles(connection, plain, group, dialect, rows)
     return rows
 
 
@@ -237,38 +256,43 @@ def _unmatched_in_range(settings: Settings, request: ReportRequest):
     )
 
 
-def _delivery_by_day(connection: Connection, base) -> list[dict[str, Any]]:
-    """Delivery rate per vendor and day of sending, for the chart."""
-    statement = (
-        select(
-            base.c.vendor,
-            base.c.day,
-            func.count().label("sent"),
-            sql.count_if(base.c.status == "delivered").label("delivered"),
-            sql.count_if(base.c.status.in_(FINAL)).label("final"),
+def _delivery_by_day(connection: Connection, base, rows: dict[tuple, dict[str, Any]], group: list[str]):
+    """Delivery rate per vendor and day of sending, for the chart (from the grouped rows when they have both)."""
+    if {"vendor", "day"} <= set(group):
+        vendor_at, day_at = group.index("vendor"), group.index("day")
+        sums: dict[tuple, list[int]] = {}
+        for key, row in rows.items():
+            if row["sent"]:  # rows only known from unmatched receipts or opt-outs sent nothing
+                counts = sums.setdefault((key[vendor_at], key[day_at]), [0, 0, 0])
+                counts[0] += row["sent"]
+                counts[1] += row["delivered"]
+                counts[2] += sum(row[name] for name in FINAL)
+        records = [(vendor, day, *counts) for (vendor, day), counts in sorted(sums.items())]
+    else:
+        statement = (
+            select(
+                base.c.vendor,
+                base.c.day,
+                func.count().label("sent"),
+                sql.count_if(base.c.status == "delivered").label("delivered"),
+                sql.count_if(base.c.status.in_(FINAL)).label("final"),
+            )
+            .group_by(base.c.vendor, base.c.day)
+            .order_by(base.c.vendor, base.c.day)
         )
-        .group_by(base.c.vendor, base.c.day)
-        .order_by(base.c.vendor, base.c.day)
-    )
+        records = connection.execute(statement).all()
     series = []
-    for vendor, day, sent, delivered, final in connection.execute(statement):
+    for vendor, day, sent, delivered, final in records:
         rate = round(delivered / final, 4) if final else None
         series.append({"vendor": vendor, "day": day, "sent": sent, "delivered": delivered, "final": final,
                        "delivery_rate": rate})
     return series
 
 
-def _histogram(connection: Connection, base) -> list[dict[str, Any]]:
-    """Delivered messages per time-to-delivery bucket."""
-    delay = base.c.delay
-    bucket = case(
-        *[(delay < upper, index) for index, (_, upper) in enumerate(BUCKETS) if upper is not None],
-        else_=len(BUCKETS) - 1,
-    ).label("bucket")
-    statement = select(bucket, func.count()).where(delay.is_not(None)).group_by(bucket)
-    counts = {int(index): count for index, count in connection.execute(statement)}
+def _histogram(counts: list[int]) -> list[dict[str, Any]]:
+    """Delivered messages per time-to-delivery bucket (counted by the grouped pass)."""
     return [
-        {"bucket": label, "upper_seconds": upper, "count": counts.get(index, 0)}
+        {"bucket": label, "upper_seconds": upper, "count": counts[index]}
         for index, (label, upper) in enumerate(BUCKETS)
     ]
 
