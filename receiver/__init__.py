@@ -19,7 +19,7 @@ REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """App factory: settings, publisher, routes and error handlers; opens no sockets."""
     from receiver import health, observability, openapi, views
-    from receiver.publisher import KafkaPublisher
+    from receiver.publisher import make_publisher
     from receiver.ratelimit import CallbackRateLimiter
     from receiver.vendors import load_adapters
 
@@ -30,7 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["smshooks.settings"] = settings
     app.extensions["smshooks.adapters"] = load_adapters()
-    app.extensions["smshooks.publisher"] = publisher or KafkaPublisher(settings)
+    app.extensions["smshooks.publisher"] = publisher or make_publisher(settings)
     app.extensions["smshooks.rate_limiter"] = CallbackRateLimiter(settings)
     if settings.trusted_proxy_hops:
         # Only the configured number of proxies may speak for the client address; never a raw X-Forwarded-For.

@@ -147,3 +147,17 @@ class KafkaPublisher(Publisher):
         if self._producer is not None and self._pid == os.getpid():
             self._producer.close(timeout=2)
         self._producer = None
+
+
+def make_publisher(settings: Settings) -> Publisher:
+    """librdkafka when installed (or asked for), else kafka-python; see bench/receiver.py for why."""
+    choice = settings.kafka_producer
+    if choice in {"auto", "confluent"}:
+        try:
+            from receiver.confluent_publisher import ConfluentPublisher
+        except ImportError:
+            if choice == "confluent":
+                raise
+        else:
+            return ConfluentPublisher(settings)
+    return KafkaPublisher(settings)

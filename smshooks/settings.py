@@ -70,6 +70,7 @@ class Settings:
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     publish_timeout_seconds: float = 5.0
+    kafka_producer: str = "auto"
     retry_after_seconds: int = 5
     max_body_bytes: int = 32768
     rate_limit_per_vendor: str = "2000/second"
@@ -276,6 +277,8 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{ENV_PREFIX}{key.upper()}: must be greater than 0")
     if settings.trusted_proxy_hops < 0:
         raise ConfigError("SMSHOOKS_TRUSTED_PROXY_HOPS: must be 0 or more")
+    if settings.kafka_producer not in {"auto", "confluent", "kafka-python"}:
+        raise ConfigError("SMSHOOKS_KAFKA_PRODUCER: must be auto, confluent or kafka-python")
     if settings.opt_out_scope not in OPT_OUT_SCOPES:
         raise ConfigError(f"SMSHOOKS_OPT_OUT_SCOPE: must be one of {sorted(OPT_OUT_SCOPES)}")
     if not settings.kafka_bootstrap_servers.strip():

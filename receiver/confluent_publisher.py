@@ -1,0 +1,150 @@
+"""The receiver's fast publisher: librdkafka (confluent-kafka), idempotent, acks=all, one per worker process.
+
+kafka-python's producer does its protocol work in Python on a thread that competes with the request threads for
+the GIL; measured in bench/receiver.py, it caps a worker at a third of the reference rate. librdkafka does the
+same work in C threads, so a request thread only enqueues and waits for its delivery callback.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import threading
+import time
+
+from confluent_kafka import KafkaError, KafkaException, Producer
+
+from receiver.contract import ALL_TOPICS, Envelope, topic_name
+from receiver.publisher import Publisher, PublishUnavailable
+from smshooks.settings import Settings
+from smshooks.topics import ensure_topics
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.05
+
+
+class Deliveries:
+    """Counts delivery callbacks for one request; the request thread waits on it."""
+
+    def __init__(self, expected: int):
+        self.remaining = expected
+        self.errors: list[str] = []
+        self.done = threading.Event()
+        self.lock = threading.Lock()
+
+    def callback(self, error, message) -> None:
+        """librdkafka's on_delivery: runs on the poller thread."""
+        with self.lock:
+            if error is not None:
+                self.errors.append(str(error))
+            self.remaining -= 1
+            if self.remaining <= 0:
+                self.done.set()
+
+
+class ConfluentPublisher(Publisher):
+    """Publishes with librdkafka; a daemon thread serves delivery callbacks. Created lazily after fork."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._producer: Producer | None = None
+        self._pid: int | None = None
+        self._topics_ready = False
+        self._fatal = False
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+
+    def _config(self) -> dict:
+        """Idempotent, acks=all; a message not delivered within the publish timeout fails."""
+        timeout_ms = int(self.settings.publish_timeout_seconds * 1000)
+        return {
+            "bootstrap.servers": self.settings.kafka_bootstrap_servers,
+            "client.id": f"smshooks-receiver-{os.getpid()}",
+            "enable.idempotence": True,
+            "acks": "all",
+            "linger.ms": 1,
+            "message.timeout.ms": max(timeout_ms, 1000),
+            "socket.timeout.ms": max(timeout_ms, 1000),
+            "reconnect.backoff.max.ms": 1000,
+            "error_cb": self._on_error,
+            # librdkafka's own lines go through Python logging, so they are JSON and masked like ours
+            "logger": logging.getLogger("rdkafka"),
+            "log_level": 4,
+        }
+
+    def _on_error(self, error: KafkaError) -> None:
+        """Client-level errors; a fatal one (e.g. lost idempotence state) means a fresh producer is needed."""
+        if error.fatal():
+            log.error("Kafka producer fatal error, will recreate: %s", error)
+            self._fatal = True
+        else:
+            log.debug("Kafka producer error: %s", error)
+
+    def _get_producer(self, deadline: float) -> Producer:
+        """The producer of this process, with its poller thread, created on first use (never blocks on Kafka)."""
+        with self._lock:
+            if self._producer is None or self._pid != os.getpid() or self._fatal:
+                self._producer = Producer(self._config())
+                self._pid = os.getpid()
+                self._fatal = False
+                self._topics_ready = False
+                producer = self._producer
+                threading.Thread(target=self._poll, args=(producer,), name="kafka-delivery", daemon=True).start()
+            producer = self._producer
+        if not self._topics_ready:
+            # bounded by what is left of this request's timeout, as every request thread may be here at once
+            remaining = max(0.05, deadline - time.monotonic())
+            try:
+                ensure_topics(dataclasses.replace(self.settings, publish_timeout_seconds=remaining), ALL_TOPICS)
+                self._topics_ready = True
+            except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
+                raise PublishUnavailable(f"cannot create topics: {exc}") from exc
+        return producer
+
+    def _poll(self, producer: Producer) -> None:
+        """Serve delivery callbacks until this producer is replaced or the process stops."""
+        while not self._stop.is_set() and (self._producer is producer):
+            producer.poll(POLL_SECONDS)
+        producer.poll(0)
+
+    def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
+        """Enqueue every record, then wait for every delivery report within the publish timeout."""
+        deadline = time.monotonic() + self.settings.publish_timeout_seconds
+        producer = self._get_producer(deadline)
+        deliveries = Deliveries(len(records))
+        try:
+            for topic, key, headers, value in records:
+                producer.produce(topic, value=value, key=key, headers=headers, on_delivery=deliveries.callback)
+        except (BufferError, KafkaException) as exc:
+            raise PublishUnavailable(f"Kafka producer refused the record: {exc}") from exc
+        if not deliveries.done.wait(max(0.05, deadline - time.monotonic())):
+            raise PublishUnavailable("Kafka did not acknowledge within the publish timeout")
+        if deliveries.errors:
+            raise PublishUnavailable(f"Kafka did not acknowledge: {deliveries.errors[0]}")
+
+    def publish(self, envelopes: list[Envelope]) -> None:
+        prefix = self.settings.topic_prefix
+        self._send_and_wait([
+            (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
+        ])
+
+    def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
+        self._send_and_wait([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
+
+    def ready(self) -> bool:
+        try:
+            producer = self._get_producer(time.monotonic() + self.settings.publish_timeout_seconds)
+            topic = topic_name(self.settings.topic_prefix, ALL_TOPICS[0])
+            metadata = producer.list_topics(topic, timeout=min(2.0, self.settings.publish_timeout_seconds))
+            return topic in metadata.topics and metadata.topics[topic].error is None
+        except Exception:  # noqa: BLE001
+            return False
+
+    def close(self) -> None:
+        """Deliver what is queued (briefly) and stop the poller."""
+        producer = self._producer
+        self._stop.set()
+        if producer is not None and self._pid == os.getpid():
+            producer.flush(2)
+        self._producer = None
