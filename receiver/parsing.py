@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import re
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -12,6 +13,8 @@ from receiver.errors import ConstraintViolation, InvalidJson, InvalidParameterFo
 JSON_TYPES = {"application/json"}
 FORM_TYPES = {"application/x-www-form-urlencoded"}
 MAX_JSON_DEPTH = 32
+# a \uD800-\uDFFF escape: json.loads keeps a lone one as a surrogate no encoder (event id, Kafka) accepts
+SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def media_type(content_type: str | None) -> tuple[str, str]:
@@ -92,6 +95,11 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
     except ValueError as exc:
         raise InvalidJson(f"The body is not valid JSON: {str(exc)[:120]}") from None
     _depth(document, MAX_JSON_DEPTH)
+    if SURROGATE_ESCAPE.search(text):
+        try:
+            json.dumps(document, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidJson("The JSON contains an unpaired UTF-16 surrogate escape.") from None
     return document
 
 
