@@ -1,0 +1,116 @@
+"""The broker is cut off (proxy closed) under load: 200 means on Kafka, 503 with Retry-After while it is away,
+no 500, no hang beyond the publish timeout, recovery without a restart."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+import requests
+
+from receiver.contract import topic_name
+from tests.conftest import consume_all
+from tests.reliability.conftest import Gunicorn
+from tests.reliability.load import Load
+
+PUBLISH_TIMEOUT = 2
+RETRY_AFTER = "7"
+MARGIN = 3.0  # seconds beyond the publish timeout a request may take (producer teardown, scheduling)
+PATH = "/v1/callbacks/generic/delivery-receipts"
+
+
+def receipt(prefix: str):
+    """A request factory: generic receipts with unique message ids."""
+
+    def make(index: int) -> tuple[str, dict]:
+        return PATH, {"json": {"message_id": f"{prefix}-{index}", "status": "delivered",
+                               "recipient": "+447700900123"}}
+
+    return make
+
+
+def wait_for_200(base: str, timeout: float) -> float:
+    """Post until one callback is accepted; return when (monotonic)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        body = {"message_id": f"probe-{uuid.uuid4().hex}", "status": "delivered"}
+        try:
+            if requests.post(base + PATH, json=body, timeout=PUBLISH_TIMEOUT + MARGIN).status_code == 200:
+                return time.monotonic()
+        except requests.RequestException:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"no 200 within {timeout}s")
+
+
+def confluent_installed() -> bool:
+    try:
+        import confluent_kafka  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+FENCED = ("ConfluentPublisher never recovers after a broker outage: every publish fails with PRODUCER_FENCED "
+          "(librdkafka's idempotent epoch bump after timed-out messages is refused and the producer is kept)")
+
+
+@pytest.mark.parametrize("producer", [
+    "kafka-python",
+    pytest.param("confluent", marks=[
+        pytest.mark.skipif(not confluent_installed(), reason="confluent-kafka not installed"),
+        pytest.mark.xfail(strict=True, reason=FENCED)]),
+])
+def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_path, producer):
+    prefix = f"out{uuid.uuid4().hex[:8]}."
+    server = Gunicorn(tmp_path, {"SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS": proxied_broker.bootstrap_servers,
+                                 "SMSHOOKS_TOPIC_PREFIX": prefix, "SMSHOOKS_TOPIC_PARTITIONS": "3",
+                                 "SMSHOOKS_PUBLISH_TIMEOUT_SECONDS": str(PUBLISH_TIMEOUT),
+                                 "SMSHOOKS_RETRY_AFTER_SECONDS": RETRY_AFTER, "SMSHOOKS_KAFKA_PRODUCER": producer})
+    proxy = proxied_broker.proxy
+    try:
+        wait_for_200(server.base, 30)
+        load = Load(server.base, receipt(uuid.uuid4().hex[:8]), threads=12, limit=20_000,
+                    timeout=PUBLISH_TIMEOUT + 20).start()
+        time.sleep(3)
+        cut_at = time.monotonic()
+        proxy.cut()
+        time.sleep(6)
+        restored_at = time.monotonic()
+        proxy.restore()
+        recovered_at = wait_for_200(server.base, 20)
+        time.sleep(3)
+        answers = load.stop()
+        assert server.process.poll() is None, "gunicorn died"
+    finally:
+        server.stop()
+
+    errors = [a for a in answers if a.status is None]
+    assert not errors, f"{len(errors)} requests got no answer, e.g. {errors[0].error}"
+    statuses = {a.status for a in answers}
+    assert statuses <= {200, 503}, statuses
+    unavailable = [a for a in answers if a.status == 503]
+    for answer in unavailable:
+        assert answer.headers.get("Retry-After") == RETRY_AFTER
+        assert answer.body["code"] == "service_unavailable" and answer.body["request_id"]
+    during = [a for a in answers if a.started > cut_at and a.ended < restored_at]
+    assert during and all(a.status == 503 for a in during), "a request during the outage was not answered 503"
+    slowest = max(a.seconds for a in answers)
+    assert slowest <= PUBLISH_TIMEOUT + MARGIN, f"a request took {slowest:.1f}s"
+    after = [a for a in answers if a.started > recovered_at + 0.5]
+    assert after and all(a.status == 200 for a in after), "the receiver did not recover"
+    before = [a for a in answers if a.ended < cut_at]
+    assert before and all(a.status == 200 for a in before)
+
+    accepted = {event_id for a in answers if a.status == 200 for event_id in a.body["event_ids"]}
+    records = consume_all(proxied_broker.bootstrap_servers, topic_name(prefix, "sms.delivery-receipts"),
+                          len(accepted), timeout=60)
+    on_kafka = {dict(r.headers)["ce_id"].decode() for r in records}
+    missing = accepted - on_kafka
+    print(f"\nbroker outage ({producer}): {len(answers)} requests, {len(accepted)} accepted (200), "
+          f"{len(unavailable)} answered 503 "
+          f"({len(during)} wholly inside the {restored_at - cut_at:.1f}s cut), slowest {slowest:.2f}s, "
+          f"recovered {recovered_at - restored_at:.2f}s after restore, {len(on_kafka)} events on Kafka, "
+          f"{len(missing)} accepted but missing, proxy cuts {proxy.cuts}")
+    assert not missing, f"{len(missing)} callbacks answered 200 are not on Kafka"
