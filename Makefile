@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run test test-slow test-all bench lint clean
+.PHONY: install run demo test test-slow test-all bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP)
 
 run: install
 	$(BIN)/smshooks run
+
+demo: install
+	$(BIN)/smshooks demo --url http://127.0.0.1:8000
 
 test: install
 	$(BIN)/python -m pytest -m "not slow" -p no:cacheprovider

@@ -120,7 +120,9 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
         gunicorn += ["--bind", bind, "app:app"]
         children.append(subprocess.Popen(gunicorn, env=env, start_new_session=True))
         processors = [str(bin_dir / "smshooks"), "process", "all"]
-        children.append(subprocess.Popen(processors, env=env, start_new_session=True))
+        # processors serve their own metrics port; the receiver's multiprocess files are the workers' alone
+        processor_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
+        children.append(subprocess.Popen(processors, env=processor_env, start_new_session=True))
         base = f"http://{bind.replace('0.0.0.0', '127.0.0.1')}"
         if not _wait_ready(f"{base}/readyz", 60, children):
             raise click.ClickException("the stack did not become ready within 60 s; see the output above")
