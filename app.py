@@ -8,17 +8,12 @@ from flask import Flask
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
-    """The receiver app, with the read API and reports mounted when the processors package provides them."""
+    """The receiver app with the read API and reports mounted (they open the database lazily, on first use)."""
     from receiver import create_app as create_receiver
+    from smshooks.api import init_app as init_read_api
 
     app = create_receiver(test_config)
-    try:
-        from processors.api import init_app as init_read_api
-    except ModuleNotFoundError as exc:
-        if exc.name != "processors.api":
-            raise
-    else:
-        init_read_api(app)
+    init_read_api(app)
     return app
 
 

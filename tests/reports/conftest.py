@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import create_engine
 
-from processors.api import init_app
 from receiver import create_app
 from receiver.publisher import Publisher
+from smshooks.api import init_app
 from tests.reports import dataset
 
 

@@ -1,5 +1,8 @@
 """The read API: reconciliation reports, message status and opt-out lookups, behind a bearer token.
 
+It lives in smshooks/, not processors/, because it joins the two sides: the receiver's HTTP error contract
+and the processors' database.
+
 Mounted by app.py through `init_app(app)`. Opens no database connection at import or in init_app: the
 engine is created on the first request from the settings' effective database URL.
 """
