@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, select
+from sqlalchemy import Connection, and_, case, func, literal_column, select
 
 from processors.db.models import Click, OptOutHistory, Receipt, SentMessage
 from processors.handlers.reconciliation import missing_receipts_condition, unmatched_receipts_condition
@@ -67,12 +67,10 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
     # The passes that never look at clicks skip the clicks join.
     plain = _sent_base(settings, request, dialect, with_clicks=False)
     group = list(request.group_by)
-    histogram = [0] * len(BUCKETS)
-    rows = _grouped(connection, base, plain, group, dialect, histogram)
+    rows = _grouped(connection, base, plain, group, dialect)
     # Totals add up the groups' counts (no second scan); only percentiles need their own pass.
     totals = rows.get((), _empty({})) if not group else _summed(rows.values())
-    if group:
-        _attach_percentiles(connection, plain, [], dialect, {(): totals})
+    _attach_percentiles(connection, plain, group, dialect, rows, totals)
     _attach_unmatched(connection, settings, request, dialect, rows, totals)
     _attach_opt_outs(connection, request, dialect, rows, totals)
     ordered = [rows[key] for key in sorted(rows, key=_sort_key)]
@@ -84,7 +82,7 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
         rows=ordered,
         totals={name: totals[name] for name in METRICS},
         delivery_rate_by_day=_delivery_by_day(connection, plain, rows, group),
-        time_to_delivery_histogram=_histogram(histogram),
+        time_to_delivery_histogram=_histogram(connection, plain, dialect),
         missing_receipts=_missing_list(connection, settings, request),
         unmatched_receipts=_unmatched_list(connection, settings, request, totals["unmatched"]),
     )
@@ -125,20 +123,10 @@ def _sent_base(settings: Settings, request: ReportRequest, dialect: str, *, with
     )
 
 
-def _grouped(
-    connection: Connection, base, plain, group: list[str], dialect: str, histogram: list[int]
-) -> dict[tuple, dict[str, Any]]:
-    """Counts and percentiles per group key; adds every group's delay bucket counts into `histogram`."""
+def _grouped(connection: Connection, base, plain, group: list[str], dialect: str) -> dict[tuple, dict[str, Any]]:
+    """Counts and percentiles per group key."""
     keys = [base.c[name] for name in group]
     status = base.c.status
-    delay = base.c.delay
-    # Bucket i holds lower <= delay < upper (NULL delays fall in none): the histogram rides on this pass.
-    bounds = [(lower, upper) for lower, (_, upper) in zip((None, *(b[1] for b in BUCKETS)), BUCKETS, strict=False)]
-    buckets = [
-        sql.count_if(and_(*([delay >= lower] if lower is not None else [delay.is_not(None)]),
-                          *([delay < upper] if upper is not None else []))).label(f"bucket_{index}")
-        for index, (lower, upper) in enumerate(bounds)
-    ]
     statement = select(
         *keys,
         func.count().label("sent"),
@@ -149,13 +137,10 @@ def _grouped(
         sql.count_if(base.c.conflict).label("conflicts"),
         func.coalesce(func.sum(base.c.clicks), 0).label("clicks"),
         sql.count_if(base.c.clicks > 0).label("clicked_messages"),
-        *buckets,
     ).group_by(*keys)
     rows: dict[tuple, dict[str, Any]] = {}
     for record in connection.execute(statement):
         mapping = record._mapping
-        for index in range(len(BUCKETS)):
-            histogram[index] += int(mapping[f"bucket_{index}"] or 0)
         key = tuple(mapping[name] for name in group)
         row = _empty(dict(zip(group, key, strict=True)))
         for name in ("sent", *FINAL, "unknown", "pending", "missing", "conflicts", "clicks", "clicked_messages"):
@@ -164,18 +149,21 @@ def _grouped(
             rows[key] = row
     if not group and not rows:
         rows[()] = _empty({})
-    _attach_percentiles(connection, plain, group, dialect, rows)
     return rows
 
 
-def _attach_percentiles(connection: Connection, base, group: list[str], dialect: str, rows) -> None:
-    """Time-to-delivery percentiles per group key, written into the rows."""
-    for record in connection.execute(sql.percentiles(base, group, "delay", PERCENTILES, dialect)):
-        key = tuple(record._mapping[name] for name in group)
-        if key in rows:
+def _attach_percentiles(connection: Connection, base, group: list[str], dialect: str, rows, totals) -> None:
+    """Time-to-delivery percentiles per group key and of the totals, written into the rows."""
+    if group and dialect != "postgresql":
+        _attach_percentiles(connection, base, [], dialect, {(): totals}, totals)  # SQLite: a pass of its own
+    both = bool(group) and dialect == "postgresql"  # one pass with GROUPING SETS: the groups and the total
+    for record in connection.execute(sql.percentiles(base, group, "delay", PERCENTILES, dialect, total=both)):
+        mapping = record._mapping
+        target = totals if both and mapping["is_total"] else rows.get(tuple(mapping[name] for name in group))
+        if target is not None:
             for fraction in PERCENTILES:
                 value = sql.interpolate(record, fraction, dialect)
-                rows[key][_percentile_name(fraction)] = None if value is None else round(float(value), 3)
+                target[_percentile_name(fraction)] = None if value is None else round(float(value), 3)
 
 
 def _summed(rows) -> dict[str, Any]:
@@ -289,10 +277,22 @@ def _delivery_by_day(connection: Connection, base, rows: dict[tuple, dict[str, A
     return series
 
 
-def _histogram(counts: list[int]) -> list[dict[str, Any]]:
-    """Delivered messages per time-to-delivery bucket (counted by the grouped pass)."""
+def _histogram(connection: Connection, base, dialect: str) -> list[dict[str, Any]]:
+    """Delivered messages per time-to-delivery bucket."""
+    delay = base.c.delay
+    uppers = [upper for _, upper in BUCKETS if upper is not None]
+    if dialect == "postgresql":
+        # width_bucket over the bounds evaluates the (numeric) delay once per row; a CASE would per branch.
+        bounds = literal_column("ARRAY[" + ", ".join(f"{upper}.0" for upper in uppers) + "]::float8[]")
+        bucket = func.width_bucket(delay, bounds).label("bucket")
+    else:
+        bucket = case(*[(delay < upper, index) for index, upper in enumerate(uppers)], else_=len(uppers)).label(
+            "bucket"
+        )
+    statement = select(bucket, func.count()).where(delay.is_not(None)).group_by(bucket)
+    counts = {int(index): count for index, count in connection.execute(statement)}
     return [
-        {"bucket": label, "upper_seconds": upper, "count": counts[index]}
+        {"bucket": label, "upper_seconds": upper, "count": counts.get(index, 0)}
         for index, (label, upper) in enumerate(BUCKETS)
     ]
 

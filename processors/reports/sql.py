@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Float, Integer, case, cast, func, literal_column, select
+from sqlalchemy import ColumnElement, Float, Integer, case, cast, func, literal_column, select, tuple_
 from sqlalchemy.sql import Subquery
 
 
@@ -30,11 +30,15 @@ def count_if(condition) -> ColumnElement[int]:
     return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
 
 
-def percentiles(source: Subquery, dims: list[str], value: str, fractions: tuple[float, ...], dialect: str):
+def percentiles(
+    source: Subquery, dims: list[str], value: str, fractions: tuple[float, ...], dialect: str, *, total: bool = False
+):
     """A grouped select of continuous percentiles of `source.c[value]`, one column `p<fraction>` each.
 
-    PostgreSQL uses percentile_cont; SQLite ranks rows with window functions and returns the two
-    neighbouring values and the fraction between them (`lo_`, `hi_`, `frac_` columns) for interpolate().
+    PostgreSQL uses percentile_cont; with `total` (PostgreSQL and dims only) the same pass also returns
+    the all-rows percentiles, through GROUPING SETS, in the row whose `is_total` column is true.
+    SQLite ranks rows with window functions and returns the two neighbouring values and the fraction
+    between them (`lo_`, `hi_`, `frac_` columns) for interpolate().
     """
     keys = [source.c[name] for name in dims]
     measured = source.c[value]
@@ -42,7 +46,12 @@ def percentiles(source: Subquery, dims: list[str], value: str, fractions: tuple[
         columns = [
             func.percentile_cont(literal_column(repr(p))).within_group(measured).label(f"p{p}") for p in fractions
         ]
-        return select(*keys, *columns).where(measured.is_not(None)).group_by(*keys)
+        statement = select(*keys, *columns).where(measured.is_not(None))
+        if total and keys:
+            return statement.add_columns((func.grouping(*keys) > 0).label("is_total")).group_by(
+                func.grouping_sets(tuple_(*keys), literal_column("()"))
+            )
+        return statement.group_by(*keys)
     ranked = select(
         *keys,
         measured.label("measured"),
