@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from smshooks.broker import BrokerUnavailable, broker_binary, free_port, wait_for_port
+from tests.receiver.conftest import client, make_client, published  # noqa: F401 - fixtures reused here
 from tests.reliability.proxy import CuttableProxy
 
 ROOT = Path(__file__).resolve().parents[2]
