@@ -60,6 +60,7 @@ FENCED = ("ConfluentPublisher never recovers after a broker outage: every publis
     "kafka-python",
     pytest.param("confluent", marks=[
         pytest.mark.skipif(not confluent_installed(), reason="confluent-kafka not installed"),
+        pytest.mark.slow,  # it waits out the 20 s recovery window before failing
         pytest.mark.xfail(strict=True, reason=FENCED)]),
 ])
 def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_path, producer):
