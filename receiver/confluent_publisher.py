@@ -7,6 +7,7 @@ same work in C threads, so a request thread only enqueues and waits for its deli
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import logging
 import os
@@ -54,6 +55,7 @@ class ConfluentPublisher(Publisher):
         self._fatal = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        atexit.register(self._stop.set)  # pollers must not log into closed streams at interpreter exit
 
     def _config(self) -> dict:
         """Idempotent, acks=all; a message not delivered within the publish timeout fails."""
@@ -68,9 +70,10 @@ class ConfluentPublisher(Publisher):
             "socket.timeout.ms": max(timeout_ms, 1000),
             "reconnect.backoff.max.ms": 1000,
             "error_cb": self._on_error,
-            # librdkafka's own lines go through Python logging, so they are JSON and masked like ours
+            # librdkafka's own lines go through Python logging, so they are JSON and masked like ours; only
+            # critical ones: a broker outage already logs one "publish failed" line per refused request
             "logger": logging.getLogger("rdkafka"),
-            "log_level": 4,
+            "log_level": 2,
         }
 
     def _on_error(self, error: KafkaError) -> None:

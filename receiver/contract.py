@@ -459,9 +459,12 @@ class Envelope:
     key: str
     topic: str
     payload: Payload
+    # the receiver's request id (extension attribute `requestid`): traces a callback into processor logs;
+    # not part of the event's identity, so a vendor retry keeps its ce_id but carries its own request id
+    request_id: str | None = None
 
     @classmethod
-    def wrap(cls, payload: Payload) -> Envelope:
+    def wrap(cls, payload: Payload, request_id: str | None = None) -> Envelope:
         """The envelope of a payload, with its deterministic id and partition key."""
         return cls(
             id=payload.event_id(),
@@ -472,6 +475,7 @@ class Envelope:
             key=payload.key(),
             topic=payload.topic,
             payload=payload,
+            request_id=request_id,
         )
 
     def headers(self) -> list[tuple[str, bytes]]:
@@ -484,7 +488,7 @@ class Envelope:
             ("ce_time", (_iso(self.time) or "").encode()),
             ("ce_subject", self.subject.encode()),
             ("content-type", CONTENT_TYPE.encode()),
-        ]
+        ] + ([("ce_requestid", self.request_id.encode())] if self.request_id else [])
 
     def value(self) -> bytes:
         """The JSON `data`."""
@@ -517,6 +521,7 @@ class Envelope:
             key=(key or b"").decode("utf-8", "replace"),
             topic=topic,
             payload=payload,
+            request_id=attributes.get("ce_requestid") or None,
         )
 
 

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, current_app, g, request
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.auth import equal
@@ -341,7 +341,7 @@ def register_sent_messages() -> Response:
         messages = sent_messages(document, utc_now())
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
-    envelopes = [Envelope.wrap(message) for message in messages]
+    envelopes = [Envelope.wrap(message, g.request_id) for message in messages]
     publish(envelopes)
     return accepted(envelopes)
 

@@ -92,7 +92,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
         payloads = spec.normalize(payload, ctx)
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
-    envelopes = [Envelope.wrap(p) for p in payloads]
+    envelopes = [Envelope.wrap(p, g.request_id) for p in payloads]
     publish(envelopes)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
     if ack is not None:
