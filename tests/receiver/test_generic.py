@@ -22,6 +22,7 @@ def test_receipt_is_published_with_headers_key_and_normalized_fields(client, pub
     assert headers["content-type"] == b"application/json"
     assert headers["ce_id"].decode() == body["event_ids"][0]
     assert headers["ce_time"] == b"2024-03-05T10:15:42Z"
+    assert headers["ce_requestid"].decode() == body["request_id"]
     assert record.key == b"generic:ABC-1"
     [event] = published.events("sms.delivery-receipts")
     assert event.payload.status == "delivered" and event.payload.is_final
