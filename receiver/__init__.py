@@ -27,6 +27,8 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     publisher = test_config.pop("publisher", None)
     settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config)
     app = Flask(__name__)
+    # `//` in a path must not be answered with a 308 redirect (undocumented; vendors do not follow it): 404
+    app.url_map.merge_slashes = False
     app.json.sort_keys = False
     app.extensions["smshooks.settings"] = settings
     app.extensions["smshooks.adapters"] = load_adapters()
