@@ -82,6 +82,7 @@ def growth(samples: list[dict], key: str, warm_up: float, total: float) -> tuple
     return statistics.median(early), statistics.median(late)
 
 
+@pytest.mark.timeout(int(SECONDS) + 400)
 def test_soak(broker, tmp_path):
     url = f"sqlite:///{tmp_path / 'soak.db'}"
     prefix = f"soak{uuid.uuid4().hex[:8]}."
