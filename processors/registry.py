@@ -8,7 +8,7 @@ import threading
 from processors import observability
 from processors.handlers.clicks import handle_click
 from processors.handlers.opt_outs import handle_inbound_message
-from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages
+from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message
 from processors.runtime import Processor, Stats, run
 from receiver.contract import (
@@ -40,6 +40,7 @@ PROCESSORS: dict[str, Processor] = {
         {DeliveryReceipt.ce_type: handle_receipt},
         (TOPIC_MESSAGE_STATUS,),
         prefetch=prefetch_sent_messages,
+        periodic=sweep_parked,
     ),
     "opt-outs": Processor(
         "opt-outs",

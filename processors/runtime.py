@@ -59,6 +59,9 @@ class Processor:
     routes: Mapping[str, Handler]
     outputs: tuple[str, ...] = ()
     prefetch: Prefetch | None = None
+    # housekeeping run in its own transaction every `periodic_seconds` (e.g. the parked-receipt sweep)
+    periodic: Callable[[UnitOfWork], int] | None = None
+    periodic_seconds: float = 30.0
 
     def group_id(self, settings: Settings) -> str:
         """`smshooks-<name>`, under the topic prefix so that prefixed deployments never share groups."""
@@ -152,6 +155,7 @@ class ProcessorLoop:
             return self.stats
         needs_rewind = False
         last_relay = 0.0
+        last_periodic = time.monotonic()
         try:
             while not self.stop_flag.is_set():
                 if needs_rewind:
@@ -167,6 +171,9 @@ class ProcessorLoop:
                 if records and not self._try(lambda records=records: self._process(records)):
                     needs_rewind = True
                     continue
+                if self.processor.periodic and time.monotonic() - last_periodic > self.processor.periodic_seconds:
+                    self._try(self._periodic)
+                    last_periodic = time.monotonic()
                 if records or time.monotonic() - last_relay > 1.0:
                     self._try(self._relay)
                     last_relay = time.monotonic()
@@ -357,6 +364,15 @@ class ProcessorLoop:
                 self.consumer.seek_to_beginning(partition)
             else:
                 self.consumer.seek(partition, committed)
+
+    def _periodic(self) -> None:
+        """The processor's housekeeping, in one transaction of its own; its output events go through the outbox."""
+        assert self.processor.periodic is not None
+        with UnitOfWork(self.session_factory, self.settings) as uow:
+            done = self.processor.periodic(uow)
+            uow.commit()
+        if done:
+            log.info("%s: periodic housekeeping applied %d rows", self.group, done)
 
     def _relay(self) -> None:
         """Publish whatever the outbox holds."""

@@ -198,6 +198,26 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
     return len(parked)
 
 
+SWEEP_LIMIT = 500
+
+
+def sweep_parked(uow: UnitOfWork) -> int:
+    """Match parked receipts whose sent message exists by now; returns how many receipts were applied.
+
+    Two processors meet here: sent-messages re-matches the receipts parked when it looks, reconciliation parks
+    a receipt when it finds no sent message. If both commit at the same moment, each misses the other's
+    uncommitted row and the receipt would stay parked for good. This periodic sweep closes that window.
+    """
+    statement = (
+        select(SentMessage)
+        .join(Receipt, and_(Receipt.vendor == SentMessage.vendor, Receipt.message_id == SentMessage.message_id))
+        .where(Receipt.parked)
+        .distinct()
+        .limit(SWEEP_LIMIT)
+    )
+    return sum(rematch_parked(uow, sent) for sent in uow.session.scalars(statement).all())
+
+
 def unmatched_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:
     """Receipts parked longer than `unmatched_receipt_hours`: the report's 'unmatched receipts'."""
     cutoff = (now or utc_now()) - timedelta(hours=settings.unmatched_receipt_hours)

@@ -171,3 +171,30 @@ def test_unmatched_and_missing_counters(make_uow, session):
     assert count_unmatched_receipts(session, settings, now) == 1
     default = make_uow().settings
     assert count_missing_receipts(session, default, now) == {"twilio": 1}
+
+
+def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, session):
+    """Both processors committing at once: the send is stored without seeing the parked receipt; the sweep fixes it."""
+    from processors.handlers.reconciliation import sweep_parked
+    from receiver.contract import normalize_message_id
+
+    apply(make_uow, receipt("mobivate", "ABC", "delivered", 20))
+    payload = sent("mobivate", "abc")
+    # what the sent-messages processor leaves when its re-match ran before the receipt's commit was visible
+    session.add(SentMessage(vendor="mobivate", message_id=normalize_message_id("mobivate", "abc"),
+                            raw_message_id="abc", recipient=payload.recipient, parts=1, sent_at=payload.sent_at,
+                            received_at=payload.received_at, status="submitted", conflict=False,
+                            source_event_id=Envelope.wrap(payload).id))
+    session.commit()
+    assert [r.parked for r in receipts_of(session, "mobivate")] == [True]
+    uow = make_uow()
+    with uow:
+        assert sweep_parked(uow) == 1
+        uow.commit()
+    assert one_sent(session, "mobivate", "abc").status == "delivered"
+    assert [(r.parked, r.outcome) for r in receipts_of(session, "mobivate")] == [(False, "applied")]
+    assert [e.payload.status for e in uow.published] == ["delivered"]
+    uow = make_uow()
+    with uow:
+        assert sweep_parked(uow) == 0  # nothing left to sweep, nothing applied twice
+        uow.commit()
