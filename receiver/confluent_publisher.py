@@ -23,6 +23,7 @@ from smshooks.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
+MIN_PRODUCER_AGE_SECONDS = 1.0
 
 
 class Deliveries:
@@ -53,6 +54,7 @@ class ConfluentPublisher(Publisher):
         self._pid: int | None = None
         self._topics_ready = False
         self._fatal = False
+        self._created_at = 0.0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         atexit.register(self._stop.set)  # pollers must not log into closed streams at interpreter exit
@@ -89,6 +91,7 @@ class ConfluentPublisher(Publisher):
         with self._lock:
             if self._producer is None or self._pid != os.getpid() or self._fatal:
                 self._producer = Producer(self._config())
+                self._created_at = time.monotonic()
                 self._pid = os.getpid()
                 self._fatal = False
                 self._topics_ready = False
@@ -122,9 +125,30 @@ class ConfluentPublisher(Publisher):
         except (BufferError, KafkaException) as exc:
             raise PublishUnavailable(f"Kafka producer refused the record: {exc}") from exc
         if not deliveries.done.wait(max(0.05, deadline - time.monotonic())):
+            self._discard(producer)
             raise PublishUnavailable("Kafka did not acknowledge within the publish timeout")
         if deliveries.errors:
+            self._discard(producer)
             raise PublishUnavailable(f"Kafka did not acknowledge: {deliveries.errors[0]}")
+
+    def _discard(self, producer: Producer) -> None:
+        """Replace a producer that failed a publish: after an outage the broker may have fenced its producer id
+        (PRODUCER_FENCED on every later send, not reported as fatal), so the next request starts a fresh one."""
+        with self._lock:
+            if self._producer is not producer or time.monotonic() - self._created_at < MIN_PRODUCER_AGE_SECONDS:
+                return  # already replaced, or too young: do not churn producers on every refused request
+            self._producer = None
+            self._topics_ready = False
+        threading.Thread(target=self._close_quietly, args=(producer,), daemon=True).start()
+
+    @staticmethod
+    def _close_quietly(producer: Producer) -> None:
+        """Drop what it still queues (those requests were answered 503) and let it go, off the request thread."""
+        try:
+            producer.purge()
+            producer.flush(0)
+        except Exception:  # noqa: BLE001
+            log.debug("closing a failed producer raised", exc_info=True)
 
     def publish(self, envelopes: list[Envelope]) -> None:
         prefix = self.settings.topic_prefix

@@ -54,17 +54,8 @@ def confluent_installed() -> bool:
     return True
 
 
-FENCED = ("ConfluentPublisher never recovers after a broker outage: every publish fails with PRODUCER_FENCED "
-          "(librdkafka's idempotent epoch bump after timed-out messages is refused and the producer is kept)")
 
-
-@pytest.mark.parametrize("producer", [
-    "kafka-python",
-    pytest.param("confluent", marks=[
-        pytest.mark.skipif(not confluent_installed(), reason="confluent-kafka not installed"),
-        pytest.mark.slow,  # it waits out the 20 s recovery window before failing
-        pytest.mark.xfail(strict=True, reason=FENCED)]),
-])
+@pytest.mark.parametrize("producer", ["kafka-python", "confluent"])
 def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_path, producer):
     prefix = f"out{uuid.uuid4().hex[:8]}."
     server = Gunicorn(tmp_path, {"SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS": proxied_broker.bootstrap_servers,
