@@ -16,7 +16,7 @@ import time
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from receiver.contract import ALL_TOPICS, Envelope, topic_name
+from receiver.contract import ALL_TOPICS, topic_name
 from receiver.publisher import Publisher, PublishUnavailable
 from smshooks.settings import Settings
 from smshooks.topics import ensure_topics
@@ -149,15 +149,6 @@ class ConfluentPublisher(Publisher):
             producer.flush(0)
         except Exception:  # noqa: BLE001
             log.debug("closing a failed producer raised", exc_info=True)
-
-    def publish(self, envelopes: list[Envelope]) -> None:
-        prefix = self.settings.topic_prefix
-        self._send_and_wait([
-            (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
-        ])
-
-    def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
-        self._send_and_wait([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
 
     def ready(self) -> bool:
         try:

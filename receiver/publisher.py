@@ -22,13 +22,26 @@ class PublishUnavailable(RuntimeError):
     """Kafka did not acknowledge in time; the caller answers 503."""
 
 
+Record = tuple[str, bytes, list[tuple[str, bytes]], bytes]  # topic, key, headers, value
+
+
 class Publisher:
     """Interface: publish envelopes and rejected callbacks, durably, or raise PublishUnavailable."""
 
+    settings: Settings
+
     def publish(self, envelopes: list[Envelope]) -> None:
-        raise NotImplementedError
+        """Every envelope on its topic, acknowledged, or PublishUnavailable."""
+        prefix = self.settings.topic_prefix
+        self._send_and_wait([
+            (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
+        ])
 
     def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
+        """One record that is not an event (a rejected callback), acknowledged, or PublishUnavailable."""
+        self._send_and_wait([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
+
+    def _send_and_wait(self, records: list[Record]) -> None:
         raise NotImplementedError
 
     def ready(self) -> bool:
@@ -125,15 +138,6 @@ class KafkaPublisher(Publisher):
             producer.close(timeout=0, null_logger=True)
         except Exception:  # noqa: BLE001
             log.debug("closing a failed producer raised", exc_info=True)
-
-    def publish(self, envelopes: list[Envelope]) -> None:
-        prefix = self.settings.topic_prefix
-        self._send_and_wait([
-            (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
-        ])
-
-    def publish_raw(self, topic: str, key: str, headers: list[tuple[str, bytes]], value: bytes) -> None:
-        self._send_and_wait([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
 
     def ready(self) -> bool:
         try:

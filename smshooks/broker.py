@@ -60,6 +60,8 @@ class LocalBroker:
     port: int
     process: subprocess.Popen | None = None
     log_path: Path | None = None
+    # host:port the broker tells clients to use; another address (a proxy in fault tests) routes them through it
+    advertised: str | None = None
 
     @property
     def bootstrap_servers(self) -> str:
@@ -68,10 +70,11 @@ class LocalBroker:
     def start(self, log_path: Path | None = None) -> LocalBroker:
         """Start the broker and wait until it listens."""
         url = f"tcp://127.0.0.1:{self.port}"
+        advertised = f"tcp://{self.advertised}" if self.advertised else url
         self.log_path = log_path
         log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            [broker_binary(), "broker", "--listener-url", url, "--advertised-listener-url", advertised,
              "--storage-engine", "memory://tansu/"],
             stdout=log,
             stderr=subprocess.STDOUT,

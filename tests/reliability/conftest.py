@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smshooks.broker import BrokerUnavailable, broker_binary, free_port, wait_for_port
+from smshooks.broker import LocalBroker, free_port
 from tests.receiver.conftest import client, make_client, published  # noqa: F401 - fixtures reused here
 from tests.reliability.proxy import CuttableProxy
 
@@ -22,19 +22,8 @@ class ProxiedBroker:
     """A tansu broker that advertises the proxy's address, so every client's traffic crosses the proxy."""
 
     def __init__(self, log_path: Path):
-        self.broker_port = free_port()
-        self.proxy = CuttableProxy("127.0.0.1", self.broker_port, port=free_port())
-        advertised = f"tcp://{self.proxy.address}"
-        self.process = subprocess.Popen(
-            [broker_binary(), "broker", "--listener-url", f"tcp://127.0.0.1:{self.broker_port}",
-             "--advertised-listener-url", advertised, "--storage-engine", "memory://tansu/"],
-            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True,  # noqa: SIM115
-        )
-        try:
-            wait_for_port("127.0.0.1", self.broker_port)
-        except BrokerUnavailable:
-            self.stop()
-            raise
+        self.proxy = CuttableProxy("127.0.0.1", free_port(), port=free_port())
+        self.broker = LocalBroker(self.proxy.target[1], advertised=self.proxy.address).start(log_path)
         self.proxy.start()
 
     @property
@@ -44,13 +33,7 @@ class ProxiedBroker:
     def stop(self) -> None:
         """Stop the proxy and the broker."""
         self.proxy.stop()
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        self.broker.stop()
 
 
 @pytest.fixture
