@@ -33,6 +33,7 @@ test-all: install
 bench: install
 	$(BIN)/python bench/receiver.py
 	$(BIN)/python bench/processors.py
+	$(BIN)/python bench/end_to_end.py
 	$(BIN)/python bench/reports.py
 
 lint: install
