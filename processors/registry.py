@@ -6,7 +6,7 @@ import logging
 import threading
 
 from processors import observability
-from processors.handlers.clicks import handle_click
+from processors.handlers.clicks import handle_click, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message
@@ -48,7 +48,9 @@ PROCESSORS: dict[str, Processor] = {
         {InboundMessage.ce_type: handle_inbound_message},
         (TOPIC_OPT_OUTS,),
     ),
-    "clicks": Processor("clicks", (TOPIC_LINK_CLICKS,), {LinkClick.ce_type: handle_click}),
+    "clicks": Processor(
+        "clicks", (TOPIC_LINK_CLICKS,), {LinkClick.ce_type: handle_click}, periodic=sweep_unattributed_clicks
+    ),
 }
 
 

@@ -59,9 +59,8 @@ class Processor:
     routes: Mapping[str, Handler]
     outputs: tuple[str, ...] = ()
     prefetch: Prefetch | None = None
-    # housekeeping run in its own transaction every `periodic_seconds` (e.g. the parked-receipt sweep)
+    # housekeeping run in its own transaction every `sweep_interval_seconds` (e.g. the parked-receipt sweep)
     periodic: Callable[[UnitOfWork], int] | None = None
-    periodic_seconds: float = 30.0
 
     def group_id(self, settings: Settings) -> str:
         """`smshooks-<name>`, under the topic prefix so that prefixed deployments never share groups."""
@@ -171,7 +170,7 @@ class ProcessorLoop:
                 if records and not self._try(lambda records=records: self._process(records)):
                     needs_rewind = True
                     continue
-                if self.processor.periodic and time.monotonic() - last_periodic > self.processor.periodic_seconds:
+                if self.processor.periodic and time.monotonic() - last_periodic > self.settings.sweep_interval_seconds:
                     self._try(self._periodic)
                     last_periodic = time.monotonic()
                 if records or time.monotonic() - last_relay > 1.0:

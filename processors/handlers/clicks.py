@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
@@ -43,3 +43,22 @@ def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
         .values(sent_message_id=sent.id, campaign_id=sent.campaign_id, batch_id=sent.batch_id)
         .execution_options(synchronize_session=False)
     )
+
+
+def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
+    """Attribute clicks whose sent message exists by now; returns how many sent messages were swept.
+
+    Same race as parked receipts: a click consumed while its sent message was being committed by the
+    sent-messages processor is missed by both sides; this periodic sweep attributes it.
+    """
+    statement = (
+        select(SentMessage)
+        .join(Click, (Click.vendor == SentMessage.vendor) & (Click.message_id == SentMessage.message_id))
+        .where(Click.sent_message_id.is_(None))
+        .distinct()
+        .limit(500)
+    )
+    sent_messages = uow.session.scalars(statement).all()
+    for sent in sent_messages:
+        attribute_earlier_clicks(uow, sent)
+    return len(sent_messages)

@@ -88,6 +88,7 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
         "consumer_session_timeout_ms": 6000,
         "consumer_heartbeat_interval_ms": 500,
         "consumer_poll_timeout_ms": 100,
+        "sweep_interval_seconds": 1.0,
     }
     values.update(overrides)
     from smshooks.settings import load_settings

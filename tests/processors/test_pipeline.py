@@ -70,6 +70,8 @@ def test_receipts_sent_messages_and_clicks_end_to_end(broker, topic_prefix, migr
         wait_for(lambda: status_of(session, "twilio", "sma") == "delivered")
         wait_for(lambda: all(status_of(session, "fortytwo", str(n)) == "delivered" for n in (101, 102, 103)))
         wait_for(lambda: scalar(session, select(func.count()).select_from(Click)) == 2)
+        # the click may be consumed while its sent message is being committed: the sweep attributes it
+        wait_for(lambda: scalar(session, select(func.count()).where(Click.sent_message_id.is_not(None))) == 1)
         wait_for(lambda: scalar(session, select(func.count()).where(OutboxRecord.sent_at.is_(None))) == 0)
     session.rollback()
     conflicted = session.scalars(select(SentMessage).filter_by(vendor="twilio", message_id="smb")).one()

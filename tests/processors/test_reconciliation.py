@@ -198,3 +198,29 @@ def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, sessio
     with uow:
         assert sweep_parked(uow) == 0  # nothing left to sweep, nothing applied twice
         uow.commit()
+
+
+def test_click_sweep_attributes_a_click_stranded_by_concurrent_commits(make_uow, session):
+    """A click consumed while its sent message was being committed is attributed by the clicks sweep."""
+    from processors.db.models import Click
+    from processors.handlers.clicks import handle_click, sweep_unattributed_clicks
+    from receiver.contract import normalize_message_id
+    from tests.processors.factories import click
+
+    uow = make_uow()
+    with uow:
+        handle_click(Envelope.wrap(click("mobivate", "C1")), uow)
+        uow.commit()
+    payload = sent("mobivate", "c1", campaign_id="spring")
+    session.add(SentMessage(vendor="mobivate", message_id=normalize_message_id("mobivate", "c1"),
+                            raw_message_id="c1", recipient=payload.recipient, parts=1, sent_at=payload.sent_at,
+                            received_at=payload.received_at, status="submitted", conflict=False,
+                            campaign_id="spring", source_event_id=Envelope.wrap(payload).id))
+    session.commit()
+    uow = make_uow()
+    with uow:
+        assert sweep_unattributed_clicks(uow) == 1
+        uow.commit()
+    session.rollback()
+    [stored] = session.scalars(select(Click)).all()
+    assert stored.sent_message_id == one_sent(session, "mobivate", "c1").id and stored.campaign_id == "spring"
