@@ -6,7 +6,7 @@ import codecs
 import json
 import re
 from typing import Any
-from urllib.parse import parse_qsl
+from urllib.parse import unquote_to_bytes
 
 from receiver.errors import ConstraintViolation, InvalidJson, InvalidParameterFormat, UnsupportedMediaType
 
@@ -124,9 +124,14 @@ def parse_pairs(text: str) -> dict[str, str]:
 def _pairs(text: str) -> list[tuple[str, str]]:
     """Percent-decoded pairs: UTF-8 where valid, else Latin-1 (byte for byte), as gateways send raw SMS bytes."""
     pairs = []
-    for name, value in parse_qsl(text, keep_blank_values=True, encoding="latin-1"):
-        raw_name, raw_value = name.encode("latin-1"), value.encode("latin-1")
-        pairs.append((_text(raw_name), _text(raw_value)))
+    for field in text.split("&"):
+        if not field:
+            continue
+        name, _, value = field.partition("=")
+        # unquote_to_bytes keeps %XX as raw bytes and any already-decoded character (from the body's own charset,
+        # e.g. shift_jis) as its UTF-8 bytes, so nothing is lost before we choose how to read the bytes
+        pairs.append((_text(unquote_to_bytes(name.replace("+", " "))),
+                      _text(unquote_to_bytes(value.replace("+", " ")))))
     return pairs
 
 
