@@ -22,13 +22,13 @@ demo: install
 	$(BIN)/smshooks demo --url http://127.0.0.1:8000
 
 test: install
-	$(BIN)/python -m pytest -m "not slow" -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not slow" -rxX -p no:cacheprovider
 
 test-slow: install
-	$(BIN)/python -m pytest -m slow -p no:cacheprovider
+	$(BIN)/python -m pytest -m slow -rxX -p no:cacheprovider
 
 test-all: install
-	$(BIN)/python -m pytest -p no:cacheprovider
+	$(BIN)/python -m pytest -rxX -p no:cacheprovider
 
 bench: install
 	$(BIN)/python bench/receiver.py
