@@ -8,7 +8,6 @@ same work in C threads, so a request thread only enqueues and waits for its deli
 from __future__ import annotations
 
 import atexit
-import dataclasses
 import logging
 import os
 import threading
@@ -19,7 +18,6 @@ from confluent_kafka import KafkaError, KafkaException, Producer
 from receiver.contract import ALL_TOPICS, topic_name
 from receiver.publisher import Publisher, PublishUnavailable
 from smshooks.settings import Settings
-from smshooks.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05
@@ -98,14 +96,7 @@ class ConfluentPublisher(Publisher):
                 producer = self._producer
                 threading.Thread(target=self._poll, args=(producer,), name="kafka-delivery", daemon=True).start()
             producer = self._producer
-        if not self._topics_ready:
-            # bounded by what is left of this request's timeout, as every request thread may be here at once
-            remaining = max(0.05, deadline - time.monotonic())
-            try:
-                ensure_topics(dataclasses.replace(self.settings, publish_timeout_seconds=remaining), ALL_TOPICS)
-                self._topics_ready = True
-            except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
-                raise PublishUnavailable(f"cannot create topics: {exc}") from exc
+        self._ensure_topics(deadline)
         return producer
 
     def _poll(self, producer: Producer) -> None:

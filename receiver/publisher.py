@@ -44,6 +44,20 @@ class Publisher:
     def _send_and_wait(self, records: list[Record]) -> None:
         raise NotImplementedError
 
+    _topics_ready = False
+
+    def _ensure_topics(self, deadline: float) -> None:
+        """Create missing topics once per producer, within what is left of this request's timeout (every request
+        thread of a worker may be here at once while Kafka is away)."""
+        if self._topics_ready:
+            return
+        remaining = max(0.05, deadline - time.monotonic())
+        try:
+            ensure_topics(dataclasses.replace(self.settings, publish_timeout_seconds=remaining), ALL_TOPICS)
+            self._topics_ready = True
+        except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
+            raise PublishUnavailable(f"cannot create topics: {exc}") from exc
+
     def ready(self) -> bool:
         """Whether the broker answers metadata requests now."""
         raise NotImplementedError
@@ -92,13 +106,7 @@ class KafkaPublisher(Publisher):
             producer = self._producer
         finally:
             self._lock.release()
-        if not self._topics_ready:
-            remaining = max(0.05, deadline - time.monotonic())
-            try:
-                ensure_topics(dataclasses.replace(self.settings, publish_timeout_seconds=remaining), ALL_TOPICS)
-                self._topics_ready = True
-            except Exception as exc:  # noqa: BLE001 - any admin failure means "broker not usable now"
-                raise PublishUnavailable(f"cannot create topics: {exc}") from exc
+        self._ensure_topics(deadline)
         return producer
 
     def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
