@@ -99,6 +99,9 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
         expected_ids = {e.id for e in envelopes}
         # every processor group records each event of its topics once: sent-messages, receipts, inbound
         wait_for(lambda: processed(postgres_url) >= len(expected_ids), timeout=90, interval=0.5)
+        # A receipt parked in the same instant its sent message was stored is re-matched by the periodic
+        # sweep (`sweep_interval_seconds`, 1 s here), not by either handler: wait for it, as a reader would.
+        wait_for(lambda: parked(postgres_url) == 0, timeout=30, interval=0.5)
         wait_for(lambda: unsent(postgres_url) == 0, timeout=30, interval=0.5)
         final_offsets = committed_offsets(broker.bootstrap_servers, prefix)
     finally:
@@ -117,6 +120,16 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
     print(f"\ndatabase outage: {len(envelopes)} events ({len(expected_ids)} distinct, {published_during} "
           f"published during the cut), {outage:.1f}s cut, "
           f"{proxy.cuts} cut, {backoffs} back-offs logged, {proxy.connections_accepted} proxied connections")
+
+
+def parked(url: str) -> int:
+    """Receipts still waiting for their sent message."""
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with Session(engine) as session:
+            return session.scalar(select(func.count()).where(Receipt.parked)) or 0
+    finally:
+        engine.dispose()
 
 
 def unsent(url: str) -> int:
