@@ -16,7 +16,10 @@ import shutil
 import tempfile
 
 bind = os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000")
-worker_class = "gthread"
+# gthread that accepts a connection only with an idle thread, so kept-alive connections spread over the
+# workers (smshooks/workers.py has the measurement); its logger skips gunicorn's access log (we log each request)
+worker_class = "smshooks.workers.BalancedThreadWorker"
+logger_class = "smshooks.workers.ReceiverLogger"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
 threads = int(os.environ.get("GUNICORN_THREADS", "4"))
 # Never preload: the app must be imported in each worker, after the fork, so that no Kafka client,
@@ -49,7 +52,6 @@ logconfig_dict = {
     "root": {"level": "INFO", "handlers": []},
     "loggers": {
         "gunicorn.error": {"handlers": ["stderr"], "level": loglevel.upper(), "propagate": False},
-        "gunicorn.access": {"handlers": ["stderr"], "level": "INFO", "propagate": False},
     },
 }
 

@@ -111,7 +111,8 @@ def test_gunicorn_config_loads_and_keeps_its_promises(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
-    assert config["worker_class"] == "gthread"
+    assert config["worker_class"] == "smshooks.workers.BalancedThreadWorker"
+    assert config["logger_class"] == "smshooks.workers.ReceiverLogger"
     assert int(config["threads"]) > 1 and int(config["workers"]) >= 2
     assert config["preload_app"] == "False"
     assert config["bind"] == "['127.0.0.1:8000']"
