@@ -6,6 +6,7 @@ Pure Python on purpose: processors import this module and nothing else from the 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
 import uuid
@@ -124,6 +125,12 @@ def _parse_iso(name: str, value: Any) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    """A payload class's field names, in order (dataclasses.fields() rebuilds the list on every call)."""
+    return tuple(item.name for item in dataclasses.fields(cls))
+
+
 class Payload:
     """Shared codec for event payload dataclasses: to and from the JSON `data` of an event."""
 
@@ -134,13 +141,13 @@ class Payload:
     def to_data(self) -> dict[str, Any]:
         """The JSON-ready `data` of the event."""
         data = {}
-        for item in dataclasses.fields(self):  # type: ignore[arg-type]
-            value = getattr(self, item.name)
+        for name in _field_names(type(self)):
+            value = getattr(self, name)
             if isinstance(value, datetime):
                 value = _iso(value)
             elif isinstance(value, tuple):
                 value = list(value)
-            data[item.name] = value
+            data[name] = value
         return data
 
     @classmethod

@@ -52,6 +52,15 @@ REQUEST_SECONDS = Histogram(
 )
 
 QUIET_PATHS = {"/healthz", "/readyz", "/metrics"}
+
+
+@functools.cache
+def child(metric: Counter | Histogram, *labels: str) -> Any:
+    """The metric's child for these labels, looked up once: `labels()` validates and locks on every call.
+
+    Bounded like the series themselves, since every label takes only known values.
+    """
+    return metric.labels(*labels)
 def multiprocess_dir() -> str | None:
     """PROMETHEUS_MULTIPROC_DIR when gunicorn runs several workers sharing metric files."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
@@ -114,14 +123,16 @@ def _observe(response: Response) -> Response:
     vendor = kind = None
     if request.path.startswith("/v1/callbacks/"):
         vendor, kind = _labels()
-        CALLBACKS.labels(vendor, kind, str(response.status_code)).inc()
-        REQUEST_SECONDS.labels(vendor, kind).observe(duration)
+        child(CALLBACKS, vendor, kind, str(response.status_code)).inc()
+        child(REQUEST_SECONDS, vendor, kind).observe(duration)
         if event_count:
-            CALLBACK_EVENTS.labels(vendor, kind).inc(event_count)
+            child(CALLBACK_EVENTS, vendor, kind).inc(event_count)
         if response.status_code == 400:
             body = response.get_json(silent=True) or {}
             VALIDATION_FAILURES.labels(vendor, kind, str(body.get("code", "unknown"))[:64]).inc()
     level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    if not log.isEnabledFor(level):
+        return response
     log.log(level, "request", extra={
         "method": request.method,
         "path": _redacted_path(),
@@ -147,7 +158,7 @@ def _timed(publish, outcome_of_kind: str):
             outcome = outcome_of_kind
             return result
         finally:
-            PUBLISH_SECONDS.labels(outcome).observe(time.perf_counter() - started)
+            child(PUBLISH_SECONDS, outcome).observe(time.perf_counter() - started)
 
     return timed
 
