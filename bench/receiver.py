@@ -72,6 +72,22 @@ def serve(target: str, port: int, env: dict[str, str], workers: int | None, thre
     raise RuntimeError(f"{target} did not start")
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by a process and its descendants that are still running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, pending = 0.0, [pid]
+    while pending:
+        current = pending.pop()
+        try:
+            fields = Path(f"/proc/{current}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in Path(f"/proc/{current}/task").iterdir():
+                pending += [int(child) for child in (task / "children").read_text().split()]
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def load(port: int, script: Path, seconds: int, connections: int) -> dict[str, float]:
     """Run wrk and parse requests/s, p50 and p99 latency (ms) and non-2xx count."""
     out = subprocess.run(
@@ -116,14 +132,21 @@ def main() -> int:
             server = serve(target, port, env, args.workers, args.threads)
             try:
                 load(port, script, 3, args.connections)  # warm up: producers, topics, imports
-                results[name] = load(port, script, args.seconds, args.connections)
+                before = tree_cpu_seconds(server.pid), tree_cpu_seconds(broker.process.pid)
+                results[name] = result = load(port, script, args.seconds, args.connections)
+                after = tree_cpu_seconds(server.pid), tree_cpu_seconds(broker.process.pid)
+                handled = result["rps"] * args.seconds
+                # where the machine's CPU goes per request: the 2 cores are shared by server, broker and wrk
+                result["server_us"] = (after[0] - before[0]) / handled * 1e6
+                result["broker_us"] = (after[1] - before[1]) / handled * 1e6
             finally:
                 server.terminate()
                 server.wait(timeout=15)
     finally:
         broker.stop()
     for name, r in results.items():
-        print(f"{name:9} {r['rps']:9.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}")
+        print(f"{name:9} {r['rps']:9.0f} req/s  p50 {r['p50']:6.2f} ms  p99 {r['p99']:6.2f} ms  non-2xx {r['errors']}"
+              f"  CPU per request: server {r['server_us']:.0f} us, broker {r['broker_us']:.0f} us")
     if any(r["errors"] for r in results.values()):
         print("ERROR: some requests were not accepted", file=sys.stderr)
         return 1
