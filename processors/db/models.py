@@ -138,7 +138,12 @@ class OptOutState(Base):
     """Current consent of one subscriber for one scope key (our number, or '*' account-wide)."""
 
     __tablename__ = "opt_out_state"
-    __table_args__ = (UniqueConstraint("msisdn", "scope_key", name="uq_opt_out_state_msisdn_scope_key"),)
+    __table_args__ = (
+        UniqueConstraint("msisdn", "scope_key", name="uq_opt_out_state_msisdn_scope_key"),
+        # the suppression list: who is opted out, since when, in that order (GET /v1/opt-outs?since=, export)
+        Index("ix_opt_out_state_opted_out_updated_at", "updated_at", "id",
+              postgresql_where=text("opted_out"), sqlite_where=text("opted_out = 1")),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     msisdn: Mapped[str] = mapped_column(String(SHORT))

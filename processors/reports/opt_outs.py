@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from processors.db.models import OptOutHistory, OptOutState
 from processors.handlers.opt_outs import scope_key
@@ -49,12 +49,17 @@ def opt_out_status(connection: Connection, msisdn: str, sender: str | None, scop
     }
 
 
-def suppression_rows(connection: Connection, scope: str, since: datetime | None) -> Iterator[dict[str, Any]]:
-    """Every subscriber currently opted out (optionally only those who opted out since a time), streamed."""
-    statement = select(OptOutState).where(OptOutState.opted_out.is_(True))
+def suppression_statement(since: datetime | None) -> Select:
+    """Opted-out consent rows in change order; written as ix_opt_out_state_opted_out_updated_at's filter."""
+    statement = select(OptOutState).where(OptOutState.opted_out)
     if since is not None:
         statement = statement.where(OptOutState.updated_at >= since)
-    statement = statement.order_by(OptOutState.updated_at, OptOutState.id)
+    return statement.order_by(OptOutState.updated_at, OptOutState.id)
+
+
+def suppression_rows(connection: Connection, scope: str, since: datetime | None) -> Iterator[dict[str, Any]]:
+    """Every subscriber currently opted out (optionally only those who opted out since a time), streamed."""
+    statement = suppression_statement(since)
     for state in connection.execution_options(yield_per=5000).execute(statement):
         yield {
             "msisdn": state.msisdn,
