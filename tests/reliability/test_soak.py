@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from processors.db.models import OutboxRecord, ProcessedEvent, Receipt, SentMessage
 from tests.processors.factories import wait_for
 from tests.reliability.conftest import ROOT, Gunicorn, rss_bytes
+from tests.reliability.lag import consumer_lag
 from tests.reliability.load import Load
 
 pytestmark = pytest.mark.slow
@@ -111,6 +112,12 @@ def test_soak(broker, tmp_path):
         wait_for(lambda: database_counts(url)[:2] == (sent_ok, receipts_ok) and database_counts(url)[3] == 0,
                  timeout=120, interval=0.5)
         catch_up = time.monotonic() - started
+        # every processor group has committed everything on its topics: lag back to zero, read from the broker
+        lag, deadline = consumer_lag(broker.bootstrap_servers, prefix), time.monotonic() + 60
+        while sum(lag.values()) and time.monotonic() < deadline:
+            time.sleep(1.0)
+            lag = consumer_lag(broker.bootstrap_servers, prefix)
+        assert sum(lag.values()) == 0, f"consumer lag did not return to zero: {lag}"
         sampler.stop.set()
         sampler.join()
         assert processors.poll() is None and server.process.poll() is None
@@ -136,5 +143,6 @@ def test_soak(broker, tmp_path):
     print(f"\nsoak: {SECONDS:.0f}s at {RATE:.0f}/s, {len(answers)} requests, all 200; {sent_ok} sent messages and "
           f"{receipts_ok} receipts in the database {catch_up:.1f}s after the load stopped; outbox backlog max "
           f"{max(backlog[:half] or [0])} (first half) / {max(backlog[half:] or [0])} (second half), 0 at the end; "
+          f"consumer lag at the end {lag}; "
           + "; ".join(lines))
     assert max(backlog[half:] or [0]) <= max(100, 2 * max(backlog[:half] or [0])), "the outbox backlog grows"
