@@ -67,7 +67,7 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
     # The passes that never look at clicks skip the clicks join.
     plain = _sent_base(settings, request, dialect, with_clicks=False)
     group = list(request.group_by)
-    rows = _grouped(connection, base, plain, group, dialect)
+    rows = _grouped(connection, base, group)
     # Totals add up the groups' counts (no second scan); only percentiles need their own pass.
     totals = rows.get((), _empty({})) if not group else _summed(rows.values())
     _attach_percentiles(connection, plain, group, dialect, rows, totals)
@@ -123,8 +123,8 @@ def _sent_base(settings: Settings, request: ReportRequest, dialect: str, *, with
     )
 
 
-def _grouped(connection: Connection, base, plain, group: list[str], dialect: str) -> dict[tuple, dict[str, Any]]:
-    """Counts and percentiles per group key."""
+def _grouped(connection: Connection, base, group: list[str]) -> dict[tuple, dict[str, Any]]:
+    """Counts per group key (percentiles are attached by _attach_percentiles)."""
     keys = [base.c[name] for name in group]
     status = base.c.status
     statement = select(
