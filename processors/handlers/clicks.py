@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers.reconciliation import sent_message_by_id
+from processors.handlers.reconciliation import sent_message_by_id, stored_sent_messages_awaited
 from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
 
 
@@ -51,14 +51,7 @@ def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
     Same race as parked receipts: a click consumed while its sent message was being committed by the
     sent-messages processor is missed by both sides; this periodic sweep attributes it.
     """
-    statement = (
-        select(SentMessage)
-        .join(Click, (Click.vendor == SentMessage.vendor) & (Click.message_id == SentMessage.message_id))
-        .where(Click.sent_message_id.is_(None))
-        .distinct()
-        .limit(500)
-    )
-    sent_messages = uow.session.scalars(statement).all()
+    sent_messages = stored_sent_messages_awaited(uow.session, Click, Click.sent_message_id.is_(None))
     for sent in sent_messages:
         attribute_earlier_clicks(uow, sent)
     return len(sent_messages)

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
-from processors.db.models import Receipt, SentMessage
+from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers import statuses
 from receiver.contract import (
@@ -201,6 +201,24 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
 SWEEP_LIMIT = 500
 
 
+def stored_sent_messages_awaited(
+    session: Session, model: type[Receipt] | type[Click], waiting: ColumnElement[bool]
+) -> list[SentMessage]:
+    """Sent messages stored by now that rows of `model` (same vendor and message id, `waiting`) still wait for.
+
+    The periodic sweeps' query, up to SWEEP_LIMIT a pass: a row consumed while its sent message was being
+    committed by the sent-messages processor is missed by both sides, and only a later look finds the pair.
+    """
+    statement = (
+        select(SentMessage)
+        .join(model, and_(model.vendor == SentMessage.vendor, model.message_id == SentMessage.message_id))
+        .where(waiting)
+        .distinct()
+        .limit(SWEEP_LIMIT)
+    )
+    return list(session.scalars(statement).all())
+
+
 def sweep_parked(uow: UnitOfWork) -> int:
     """Match parked receipts whose sent message exists by now; returns how many receipts were applied.
 
@@ -208,14 +226,8 @@ def sweep_parked(uow: UnitOfWork) -> int:
     a receipt when it finds no sent message. If both commit at the same moment, each misses the other's
     uncommitted row and the receipt would stay parked for good. This periodic sweep closes that window.
     """
-    statement = (
-        select(SentMessage)
-        .join(Receipt, and_(Receipt.vendor == SentMessage.vendor, Receipt.message_id == SentMessage.message_id))
-        .where(Receipt.parked)
-        .distinct()
-        .limit(SWEEP_LIMIT)
-    )
-    return sum(rematch_parked(uow, sent) for sent in uow.session.scalars(statement).all())
+    awaited = stored_sent_messages_awaited(uow.session, Receipt, Receipt.parked)
+    return sum(rematch_parked(uow, sent) for sent in awaited)
 
 
 def unmatched_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:
