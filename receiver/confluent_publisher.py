@@ -16,7 +16,7 @@ import time
 from confluent_kafka import KafkaError, KafkaException, Producer
 
 from receiver.contract import ALL_TOPICS, topic_name
-from receiver.publisher import Publisher, PublishUnavailable
+from receiver.publisher import Publisher, PublishUnavailable, Record
 from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -117,7 +117,7 @@ class ConfluentPublisher(Publisher):
             producer.poll(POLL_SECONDS)
         producer.poll(0)
 
-    def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
+    def _send_and_wait(self, records: list[Record]) -> None:
         """Enqueue every record, then wait for every delivery report within the publish timeout."""
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
         producer = self._get_producer(deadline)

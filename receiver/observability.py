@@ -61,6 +61,8 @@ def child(metric: Counter | Histogram, *labels: str) -> Any:
     Bounded like the series themselves, since every label takes only known values.
     """
     return metric.labels(*labels)
+
+
 def multiprocess_dir() -> str | None:
     """PROMETHEUS_MULTIPROC_DIR when gunicorn runs several workers sharing metric files."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None

@@ -109,7 +109,7 @@ class KafkaPublisher(Publisher):
         self._ensure_topics(deadline)
         return producer
 
-    def _send_and_wait(self, records: list[tuple[str, bytes, list[tuple[str, bytes]], bytes]]) -> None:
+    def _send_and_wait(self, records: list[Record]) -> None:
         """Send every record, then wait for every ack within the publish timeout."""
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
         producer = self._get_producer(deadline)
