@@ -9,17 +9,17 @@ import threading
 import time
 
 import sqlalchemy
-from kafka import KafkaAdminClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from processors.db import upgrade
-from processors.db.models import OptOutHistory, OutboxRecord, ProcessedEvent, Receipt, SentMessage
+from processors.db.models import OptOutHistory, ProcessedEvent, Receipt, SentMessage
 from processors.registry import PROCESSORS
 from receiver.contract import normalize_message_id
 from tests.processors.factories import create_all_topics, inbound, publish, receipt, sent, settings_for, wait_for
 from tests.processors.test_crash_safety import start_processors
 from tests.reliability.proxy import CuttableProxy
+from tests.reliability.readings import PARKED, PROCESSED, UNSENT, committed_offsets, count
 
 MESSAGES = 600
 CHUNKS = 12
@@ -40,35 +40,11 @@ def stream() -> list[list]:
     return [payloads[i : i + size] for i in range(0, len(payloads), size)]
 
 
-def committed_offsets(bootstrap: str, prefix: str) -> dict:
-    """Committed offsets of every processor group, by (group, topic, partition)."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    try:
-        offsets = {}
-        for name in PROCESSORS:
-            group = f"{prefix}smshooks-{name}"
-            for tp, meta in admin.list_group_offsets(group).get(group, {}).items():
-                offsets[(group, tp.topic, tp.partition)] = meta.offset
-        return offsets
-    finally:
-        admin.close()
-
-
 def feed(settings, chunks, envelopes: list) -> None:
     """Publish the chunks straight to the broker, one every 0.6 s, keeping what was published."""
     for chunk in chunks:
         envelopes.extend(publish(settings, chunk))
         time.sleep(0.6)
-
-
-def processed(url: str) -> int:
-    """Rows in processed_events over every group (read directly, not through the proxy)."""
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with Session(engine) as session:
-            return session.scalar(select(func.count()).select_from(ProcessedEvent)) or 0
-    finally:
-        engine.dispose()
 
 
 def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tmp_path):
@@ -86,23 +62,23 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
     feeder = threading.Thread(target=feed, args=(settings, chunks, envelopes), daemon=True)
     try:
         feeder.start()
-        wait_for(lambda: processed(postgres_url) > 50, timeout=60)
+        wait_for(lambda: count(postgres_url, PROCESSED) > 50, timeout=60)
         cut_at, published_before = time.monotonic(), len(envelopes)
         proxy.cut()
         time.sleep(1.5)  # a batch committed just before the cut may still commit its offsets
-        during = processed(postgres_url), committed_offsets(broker.bootstrap_servers, prefix)
+        during = count(postgres_url, PROCESSED), committed_offsets(broker.bootstrap_servers, prefix)
         time.sleep(4)
-        late = processed(postgres_url), committed_offsets(broker.bootstrap_servers, prefix)
+        late = count(postgres_url, PROCESSED), committed_offsets(broker.bootstrap_servers, prefix)
         outage, published_during = time.monotonic() - cut_at, len(envelopes) - published_before
         proxy.restore()
         feeder.join(timeout=60)
         expected_ids = {e.id for e in envelopes}
         # every processor group records each event of its topics once: sent-messages, receipts, inbound
-        wait_for(lambda: processed(postgres_url) >= len(expected_ids), timeout=90, interval=0.5)
+        wait_for(lambda: count(postgres_url, PROCESSED) >= len(expected_ids), timeout=90, interval=0.5)
         # A receipt parked in the same instant its sent message was stored is re-matched by the periodic
         # sweep (`sweep_interval_seconds`, 1 s here), not by either handler: wait for it, as a reader would.
-        wait_for(lambda: parked(postgres_url) == 0, timeout=30, interval=0.5)
-        wait_for(lambda: unsent(postgres_url) == 0, timeout=30, interval=0.5)
+        wait_for(lambda: count(postgres_url, PARKED) == 0, timeout=30, interval=0.5)
+        wait_for(lambda: count(postgres_url, UNSENT) == 0, timeout=30, interval=0.5)
         final_offsets = committed_offsets(broker.bootstrap_servers, prefix)
     finally:
         process.send_signal(signal.SIGTERM)
@@ -120,26 +96,6 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
     print(f"\ndatabase outage: {len(envelopes)} events ({len(expected_ids)} distinct, {published_during} "
           f"published during the cut), {outage:.1f}s cut, "
           f"{proxy.cuts} cut, {backoffs} back-offs logged, {proxy.connections_accepted} proxied connections")
-
-
-def parked(url: str) -> int:
-    """Receipts still waiting for their sent message."""
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with Session(engine) as session:
-            return session.scalar(select(func.count()).where(Receipt.parked)) or 0
-    finally:
-        engine.dispose()
-
-
-def unsent(url: str) -> int:
-    """Outbox rows not yet relayed."""
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with Session(engine) as session:
-            return session.scalar(select(func.count()).where(OutboxRecord.sent_at.is_(None))) or 0
-    finally:
-        engine.dispose()
 
 
 def check_exactly_once(url: str, envelopes) -> None:

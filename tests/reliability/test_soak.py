@@ -14,15 +14,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-import sqlalchemy
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
-from processors.db.models import OutboxRecord, ProcessedEvent, Receipt, SentMessage
 from tests.processors.factories import wait_for
 from tests.reliability.conftest import ROOT, Gunicorn, rss_bytes
-from tests.reliability.lag import consumer_lag
 from tests.reliability.load import Load
+from tests.reliability.readings import PROCESSED, RECEIPTS, SENT_MESSAGES, UNSENT, consumer_lag, counts
 
 pytestmark = pytest.mark.slow
 SECONDS = float(os.environ.get("SMSHOOKS_SOAK_SECONDS", "600"))
@@ -43,17 +39,9 @@ def make_request(run: str):
     return make
 
 
-def database_counts(url: str) -> tuple[int, int, int, int]:
+def database_counts(url: str) -> tuple[int, ...]:
     """(sent messages, receipts, processed events, unsent outbox rows)."""
-    engine = sqlalchemy.create_engine(url)
-    try:
-        with Session(engine) as session:
-            return tuple(session.scalar(query) or 0 for query in (
-                select(func.count()).select_from(SentMessage), select(func.count()).select_from(Receipt),
-                select(func.count()).select_from(ProcessedEvent),
-                select(func.count()).where(OutboxRecord.sent_at.is_(None))))
-    finally:
-        engine.dispose()
+    return counts(url, SENT_MESSAGES, RECEIPTS, PROCESSED, UNSENT)
 
 
 class Sampler(threading.Thread):
