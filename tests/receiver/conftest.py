@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from receiver import create_app
 from receiver.contract import Envelope, topic_name
@@ -39,21 +44,30 @@ class Published:
         return values
 
 
-@pytest.fixture
-def make_client(broker, topic_prefix):
-    """Build a test client with settings overrides (vendors, limits, ...) against the real broker."""
-    apps = []
+@contextmanager
+def client_maker(factory: Callable[[dict[str, Any]], Flask], **defaults: Any) -> Iterator[Callable[..., FlaskClient]]:
+    """`make(**overrides)`: a test client of an app built by `factory` from defaults + overrides; every app's
+    publisher is closed at the end."""
+    apps: list[Flask] = []
 
-    def make(**overrides):
-        config = {"kafka_bootstrap_servers": broker.bootstrap_servers, "topic_prefix": topic_prefix,
-                  "topic_partitions": 3, "publish_timeout_seconds": 5, **overrides}
-        app = create_app(config)
+    def make(**overrides: Any) -> FlaskClient:
+        app = factory({**defaults, **overrides})
         apps.append(app)
         return app.test_client()
 
-    yield make
-    for app in apps:
-        app.extensions["smshooks.publisher"].close()
+    try:
+        yield make
+    finally:
+        for app in apps:
+            app.extensions["smshooks.publisher"].close()
+
+
+@pytest.fixture
+def make_client(broker, topic_prefix):
+    """Build a test client with settings overrides (vendors, limits, ...) against the real broker."""
+    with client_maker(create_app, kafka_bootstrap_servers=broker.bootstrap_servers, topic_prefix=topic_prefix,
+                      topic_partitions=3, publish_timeout_seconds=5) as make:
+        yield make
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ import pytest
 import receiver.auth
 from processors.db import upgrade
 from receiver.vendors import load_adapters
+from tests.receiver.conftest import client_maker
 from tests.receiver.test_auth import (
     GENERIC_RECEIPT,
     SINCH_REPORT,
@@ -165,17 +166,9 @@ def whole_app(broker, topic_prefix, sqlite_url):
     from app import create_app
 
     upgrade(sqlite_url)
-    apps = []
-
-    def make(**overrides):
-        app = create_app({"kafka_bootstrap_servers": broker.bootstrap_servers, "topic_prefix": topic_prefix,
-                          "database_url": sqlite_url, **overrides})
-        apps.append(app)
-        return app.test_client()
-
-    yield make
-    for app in apps:
-        app.extensions["smshooks.publisher"].close()
+    with client_maker(create_app, kafka_bootstrap_servers=broker.bootstrap_servers, topic_prefix=topic_prefix,
+                      database_url=sqlite_url) as make:
+        yield make
 
 
 @pytest.fixture
