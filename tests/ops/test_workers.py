@@ -3,19 +3,13 @@
 from __future__ import annotations
 
 import http.client
-import os
-import subprocess
-import sys
-import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 
-from smshooks.broker import free_port
+from tests.reliability.conftest import ROOT, Gunicorn
 
-ROOT = Path(__file__).resolve().parents[2]
 SLOW_APP = '''
 import os, time
 
@@ -34,32 +28,10 @@ REQUESTS_PER_CONNECTION = 5
 def slow_server(tmp_path):
     """docker/gunicorn.conf.py (BalancedThreadWorker), 2 workers x 2 threads, serving SLOW_APP."""
     (tmp_path / "slowapp.py").write_text(SLOW_APP)
-    port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}
-    env.update(SMSHOOKS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS="2",
-               PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))
-    process = subprocess.Popen(
-        [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "docker" / "gunicorn.conf.py"),
-         "--chdir", str(tmp_path), "--pythonpath", str(ROOT), "slowapp:app"],
-        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr.log", "wb"),  # noqa: SIM115
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/")
-            connection.getresponse().read()
-            connection.close()
-            break
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"gunicorn did not start: {(tmp_path / 'stderr.log').read_text()[-2000:]}")
-            time.sleep(0.2)
-    time.sleep(0.5)  # both workers booted
-    yield port
-    process.terminate()
-    process.wait(timeout=30)
+    server = Gunicorn(tmp_path, {}, workers=2, threads=2, target="slowapp:app",
+                      extra_args=("--chdir", str(tmp_path), "--pythonpath", str(ROOT)))
+    yield server.port
+    server.stop()
 
 
 def pids_of_one_connection(connection: http.client.HTTPConnection) -> set[str]:

@@ -63,9 +63,10 @@ def children(pid: int) -> list[int]:
 
 
 class Gunicorn:
-    """The receiver under docker/gunicorn.conf.py in a subprocess, on a free port."""
+    """The receiver (or another WSGI `target`) under docker/gunicorn.conf.py in a subprocess, on a free port."""
 
-    def __init__(self, tmp: Path, env: dict[str, str], workers: int = 2, threads: int = 8):
+    def __init__(self, tmp: Path, env: dict[str, str], workers: int = 2, threads: int = 8, target: str = "app:app",
+                 extra_args: tuple[str, ...] = ()):
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.stderr_path = tmp / "gunicorn.stderr.log"
@@ -76,14 +77,15 @@ class Gunicorn:
                      SMSHOOKS_RATE_LIMIT_PER_SOURCE="1000000/second", SMSHOOKS_RATE_LIMIT_PER_VENDOR="1000000/second")
         clean.update(env)
         self.process = subprocess.Popen(
-            [str(Path(sys.executable).with_name("gunicorn")), "-c", "docker/gunicorn.conf.py", "app:app"],
+            [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "docker" / "gunicorn.conf.py"),
+             *extra_args, target],
             cwd=ROOT, env=clean, stdout=open(tmp / "gunicorn.stdout.log", "wb"),  # noqa: SIM115
             stderr=open(self.stderr_path, "wb"), start_new_session=True,  # noqa: SIM115
         )
         self._wait_healthy(workers)
 
     def _wait_healthy(self, workers: int) -> None:
-        """Block until /healthz answers and every worker is forked."""
+        """Block until /healthz answers (any 2xx of another target) and every worker is forked."""
         deadline = time.monotonic() + 30
         while True:
             try:
