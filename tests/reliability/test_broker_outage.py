@@ -106,7 +106,8 @@ def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_pa
     missing = accepted - on_kafka
     print(f"\nbroker outage ({producer}): {len(answers)} requests, {len(accepted)} accepted (200), "
           f"{len(unavailable)} answered 503 "
-          f"({len(during)} wholly inside the {restored_at - cut_at:.1f}s cut, which took {cut_at - cut_started:.3f}s), slowest {slowest:.2f}s, "
+          f"({len(during)} wholly inside the {restored_at - cut_at:.1f}s cut, which took {cut_at - cut_started:.3f}s), "
+          f"slowest {slowest:.2f}s, "
           f"recovered {recovered_at - restored_at:.2f}s after restore, {len(on_kafka)} events on Kafka, "
           f"{len(missing)} accepted but missing, proxy cuts {proxy.cuts}")
     assert not missing, f"{len(missing)} callbacks answered 200 are not on Kafka"
