@@ -14,6 +14,7 @@ from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm.exc import StaleDataError
 
 from processors import observability
 from processors.db.engine import make_engine, make_session_factory
@@ -29,14 +30,18 @@ log = logging.getLogger(__name__)
 Handler = Callable[[Envelope, UnitOfWork], None]
 # Loads, in a few queries, what a batch's handlers will look up one event at a time (into the unit's caches).
 Prefetch = Callable[[list[Envelope], UnitOfWork], None]
+# Runs after a batch committed, in a transaction of its own: finishes what a concurrent commit hid from it.
+Settle = Callable[[list[Envelope], UnitOfWork], int]
 
 # Worth retrying: the database or the broker is down, slow, or a rebalance raced us. IntegrityError is
 # here because two members briefly owning one partition both insert the same processed event id;
-# the retry then finds it processed and skips it.
+# the retry then finds it processed and skips it. StaleDataError: another processor changed a versioned row
+# (sent message, receipt) since this batch read it; the retry reads it again.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
     IntegrityError,
+    StaleDataError,
     KafkaError,
     TimeoutError,
     ConnectionError,
@@ -61,6 +66,8 @@ class Processor:
     prefetch: Prefetch | None = None
     # housekeeping run in its own transaction every `sweep_interval_seconds` (e.g. the parked-receipt sweep)
     periodic: Callable[[UnitOfWork], int] | None = None
+    # run on each batch's handled events right after its commit (e.g. re-matching receipts parked meanwhile)
+    settle: Settle | None = None
 
     def group_id(self, settings: Settings) -> str:
         """`smshooks-<name>`, under the topic prefix so that prefixed deployments never share groups."""
@@ -82,6 +89,7 @@ class Stats:
     dead_lettered: int = 0
     retries: int = 0
     relayed: int = 0
+    settled: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -235,19 +243,23 @@ class ProcessorLoop:
             except Exception as error:  # noqa: BLE001 - any decoding crash means the record is unusable
                 dead.append((record, f"undecodable: {type(error).__name__}: {error}"))
         try:
-            self._apply(decoded)
+            handled = self._apply(decoded)
         except Exception as error:
             if is_transient(error):
                 raise
             # A handler bug on one event must not stall its partition: retry event by event, DLQ the culprit.
             log.exception("%s: batch failed, isolating the failing event", self.group)
             dead.extend(self._apply_one_by_one(decoded))
+            handled = []  # this rare path leaves settling to the periodic sweep
+        if handled and self.processor.settle is not None:
+            # the batch is durable either way: a settle that fails is left to the periodic sweep
+            self._try(lambda: self._settle(handled))
         self._dead_letter(dead)
         self._commit_offsets(records)
         observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
 
-    def _apply(self, decoded: list[tuple[object, Envelope]]) -> None:
-        """Dedupe and handle every event of the batch in one unit of work, then commit it."""
+    def _apply(self, decoded: list[tuple[object, Envelope]]) -> list[Envelope]:
+        """Dedupe and handle every event of the batch in one unit of work, commit it; returns the handled ones."""
         with UnitOfWork(self.session_factory, self.settings) as uow:
             seen = self._already_processed(uow.session, [envelope.id for _, envelope in decoded])
             to_handle: list[tuple[object, Envelope, Handler]] = []
@@ -274,6 +286,7 @@ class ProcessorLoop:
         self.stats.handled += len(processed_rows)
         self.stats.duplicates += duplicates
         self.stats.skipped += skipped
+        return [envelope for _, envelope, _ in to_handle]
 
     def _apply_one_by_one(self, decoded: list[tuple[object, Envelope]]) -> list[tuple[object, str]]:
         """Apply each event in its own unit of work; return the ones whose handler raised."""
@@ -363,6 +376,16 @@ class ProcessorLoop:
                 self.consumer.seek_to_beginning(partition)
             else:
                 self.consumer.seek(partition, committed)
+
+    def _settle(self, handled: list[Envelope]) -> None:
+        """The processor's post-commit step for a batch, in a transaction of its own."""
+        assert self.processor.settle is not None
+        with UnitOfWork(self.session_factory, self.settings) as uow:
+            done = self.processor.settle(handled, uow)
+            uow.commit()
+        if done:
+            self.stats.settled += done
+            log.info("%s: settled %d rows a concurrent commit had hidden", self.group, done)
 
     def _periodic(self) -> None:
         """The processor's housekeeping, in one transaction of its own; its output events go through the outbox."""

@@ -54,6 +54,12 @@ class SentMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     source_event_id: Mapped[str] = mapped_column(String(SHORT))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    # Two processors write a sent message (reconciliation applies receipts, sent-messages re-matches parked
+    # ones): an UPDATE that finds the row changed since it was read fails (StaleDataError) and the batch is
+    # retried on fresh rows, instead of one status change silently overwriting the other.
+    __mapper_args__ = {"version_id_col": version}
 
 
 class Receipt(Base):
@@ -100,6 +106,11 @@ class Receipt(Base):
     # applied | ignored_older | duplicate | conflict | parked | summary
     outcome: Mapped[str] = mapped_column(String(16))
     previous_status: Mapped[str | None] = mapped_column(String(16))
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
+
+    # A parked receipt is claimed by the one transaction that un-parks it: a second re-match of the same
+    # receipt (the other processor's, or the sweep's) fails its versioned UPDATE and is retried.
+    __mapper_args__ = {"version_id_col": version}
 
 
 class ProcessedEvent(Base):

@@ -60,8 +60,8 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     with uow.session.no_autoflush:
         for vendor, message_ids in wanted.items():
             ordered = sorted(message_ids)
-            for start in range(0, len(ordered), 500):
-                chunk = ordered[start : start + 500]
+            for start in range(0, len(ordered), CHUNK):
+                chunk = ordered[start : start + CHUNK]
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
                 statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
                 for sent in uow.session.scalars(statement):
@@ -198,7 +198,35 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
     return len(parked)
 
 
+def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
+    """Apply each still-parked receipt's sent message's parked receipts, when that sent message exists by now."""
+    applied = 0
+    for receipt in receipts:
+        if not receipt.parked:
+            continue  # applied above, with an earlier receipt of the same sent message
+        sent = find_sent_message(uow.session, receipt)
+        if sent is not None:
+            applied += rematch_parked(uow, sent)
+    return applied
+
+
+def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
+    """After a batch commits: re-match the receipts it parked whose sent message was committed meanwhile.
+
+    A receipt parked in the same instant its sent message is stored is missed by both processors (each sees
+    only the other's state from before). Both re-check after their commit (see settle_sent_messages); the
+    later re-check always sees the other's commit, and row versions make sure only one of them applies it.
+    """
+    event_ids = [e.id for e in envelopes if isinstance(e.payload, DeliveryReceipt)]
+    parked: list[Receipt] = []
+    for start in range(0, len(event_ids), CHUNK):
+        chunk = event_ids[start : start + CHUNK]
+        parked.extend(uow.session.scalars(select(Receipt).where(Receipt.parked, Receipt.event_id.in_(chunk))))
+    return rematch_receipts(uow, parked)
+
+
 SWEEP_LIMIT = 500
+CHUNK = 500
 
 
 def stored_sent_messages_awaited(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from processors.db.models import SentMessage
+from sqlalchemy import ColumnElement, select, tuple_
+
+from processors.db.models import Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers.clicks import attribute_earlier_clicks
-from processors.handlers.reconciliation import rematch_parked, sent_message_by_id
+from processors.handlers.reconciliation import CHUNK, rematch_parked, rematch_receipts, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
 
@@ -45,3 +47,32 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
             setattr(sent, name, values[name])
     rematch_parked(uow, sent)
     attribute_earlier_clicks(uow, sent)
+
+
+def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
+    """After a batch commits: re-match receipts parked for its sent messages while the batch was in flight.
+
+    The other half of reconciliation's settle_parked: by every key a parked receipt can match on, in a few
+    IN queries per vendor on the partial `parked` indexes (almost always answering nothing).
+    """
+    keys: dict[str, dict[str, set]] = {}
+    for envelope in envelopes:
+        payload = envelope.payload
+        if not isinstance(payload, SentMessagePayload):
+            continue
+        vendor = keys.setdefault(payload.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
+        vendor["message_id"].add(normalize_message_id(payload.vendor, payload.message_id))
+        if payload.client_ref:
+            vendor["client_ref"].add(payload.client_ref)
+        if payload.batch_id:
+            vendor["batch"].add((payload.batch_id, digits_msisdn(payload.recipient)))
+    found: dict[int, Receipt] = {}
+    for vendor, wanted in keys.items():
+        for column, values in ((Receipt.message_id, wanted["message_id"]), (Receipt.client_ref, wanted["client_ref"]),
+                               (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"])):
+            ordered = sorted(values)
+            for start in range(0, len(ordered), CHUNK):
+                key: ColumnElement[bool] = column.in_(ordered[start : start + CHUNK])
+                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, key)
+                found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
+    return rematch_receipts(uow, sorted(found.values(), key=lambda receipt: receipt.id))

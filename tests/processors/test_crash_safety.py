@@ -166,7 +166,8 @@ def run_phase_with_kills(settings, names, target: int, kills: int, rng, log: Pat
 
 
 def snapshot(url: str, prefix: str) -> dict[str, list]:
-    """Every table as sorted tuples of natural keys and values, minus surrogate ids and our own clock."""
+    """Every table as sorted tuples of natural keys and values, minus surrogate ids, row versions (how many
+    UPDATEs it took, which depends on how batches fell) and our own clock."""
     engine = sqlalchemy.create_engine(url)
     try:
         with Session(engine) as session:
@@ -177,7 +178,7 @@ def snapshot(url: str, prefix: str) -> dict[str, list]:
                 for row in session.scalars(select(model)):
                     values = []
                     for column in model.__table__.columns:
-                        if column.name in ("id", *skip):
+                        if column.name in ("id", "version", *skip):
                             continue
                         value = getattr(row, column.key)
                         if column.name in mapped:

@@ -190,3 +190,42 @@ def ProcessedMarker(envelope):  # noqa: N802 - reads like the row it builds
         parked=True,
         outcome="parked",
     )
+
+
+def test_settle_runs_after_each_commit_and_stale_rows_are_retried(broker, topic_prefix, migrated_url, session):
+    """The loop calls the processor's settle with the events it just committed; a StaleDataError is retried."""
+    from sqlalchemy.orm.exc import StaleDataError
+
+    settings = settings_for(broker.bootstrap_servers, topic_prefix, migrated_url, consumer_max_poll_records=5)
+    create_all_topics(settings)
+    stale = {"left": 2}
+    settled: list[str] = []
+    committed_when_settled: list[bool] = []
+
+    def handler(envelope, uow):
+        if stale["left"] and envelope.payload.message_id == "SM7":
+            stale["left"] -= 1
+            raise StaleDataError("UPDATE on 'sent_messages' expected to update 1 row(s); 0 were matched.")
+        uow.session.add(ProcessedMarker(envelope))
+
+    def settle(envelopes, uow):
+        ids = [e.id for e in envelopes]
+        stored = uow.session.scalars(select(ProcessedEvent.event_id).where(ProcessedEvent.event_id.in_(ids))).all()
+        committed_when_settled.append(sorted(stored) == sorted(ids))
+        settled.extend(ids)
+        return 0
+
+    envelopes = publish(settings, [receipt("twilio", f"SM{n}", "delivered", n) for n in range(20)])
+    processor = Processor("settling", (TOPIC_DELIVERY_RECEIPTS,), {DeliveryReceipt.ce_type: handler}, settle=settle)
+    stop = threading.Event()
+    result = {}
+    thread = threading.Thread(target=lambda: result.update(stats=run(processor, settings, stop)))
+    thread.start()
+    try:
+        wait_for(lambda: sorted(settled) == sorted(e.id for e in envelopes), timeout=60)
+    finally:
+        stop.set()
+        thread.join(30)
+    assert stale["left"] == 0 and result["stats"].retries >= 2 and result["stats"].dead_lettered == 0
+    assert sorted(settled) == sorted(e.id for e in envelopes)  # each once, after its batch
+    assert committed_when_settled and all(committed_when_settled)

@@ -1,0 +1,35 @@
+"""Sent messages and receipts carry a version: concurrent re-matches fail instead of overwriting each other.
+
+The sent-messages and reconciliation processors both write a sent message's status, and both (and the
+reconciliation sweep) may un-park the same receipt. With a version checked by every ORM UPDATE, the second
+writer's UPDATE matches no row, its batch is rolled back and retried on fresh rows. On PostgreSQL 11+ adding a
+column with a constant default rewrites nothing.
+
+Revision ID: 0004
+Revises: 0003
+Create Date: 2026-11-25 15:30:00.000000
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+TABLES = ("sent_messages", "receipts")
+
+
+def upgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.add_column(sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False))
+
+
+def downgrade() -> None:
+    for table in TABLES:
+        with op.batch_alter_table(table, schema=None) as batch_op:
+            batch_op.drop_column("version")

@@ -1,0 +1,111 @@
+"""The two processors that meet on a parked receipt, committing at the same time (SQLite and PostgreSQL).
+
+Reconciliation parks a receipt whose sent message it cannot see; sent-messages stores that sent message and
+re-matches the receipts it can see parked. Committing together, each misses the other's row. Each re-checks
+after its commit (settle_parked, settle_sent_messages) and row versions keep a receipt from being applied twice.
+On SQLite writers are serialized (BEGIN IMMEDIATE), so the interleaving itself is only possible on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm.exc import StaleDataError
+
+from processors.db.models import Receipt, SentMessage
+from processors.handlers.reconciliation import (
+    apply_receipt,
+    handle_receipt,
+    rematch_parked,
+    settle_parked,
+    sweep_parked,
+)
+from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
+from processors.runtime import is_transient
+from receiver.contract import Envelope, normalize_message_id
+from tests.processors.factories import receipt, sent
+from tests.processors.test_reconciliation import apply, one_sent, receipts_of
+
+MESSAGE_ID = normalize_message_id("sinch", "01abc")
+
+
+def commit_both_without_seeing_each_other(make_uow, receipt_envelope: Envelope, sent_envelope: Envelope) -> None:
+    """Reconciliation parks the receipt and sent-messages stores its sent message in overlapping transactions."""
+    reconciliation, sent_messages = make_uow(), make_uow()
+    with reconciliation, sent_messages:
+        handle_receipt(receipt_envelope, reconciliation)
+        reconciliation.flush_queued()  # the parked row exists, uncommitted
+        handle_sent_message(sent_envelope, sent_messages)  # sees no parked receipt
+        sent_messages.commit()
+        reconciliation.commit()
+
+
+@pytest.mark.parametrize("settler", ["reconciliation", "sent-messages"])
+def test_receipt_parked_while_its_sent_message_commits_is_applied_by_the_next_settle(
+    make_uow, session, migrated_url, settler, monkeypatch
+):
+    receipt_envelope = Envelope.wrap(receipt("sinch", "01ABC", "delivered", 20))
+    sent_envelope = Envelope.wrap(sent("sinch", "01abc"))
+    if migrated_url.startswith("postgresql"):
+        commit_both_without_seeing_each_other(make_uow, receipt_envelope, sent_envelope)
+    else:  # the same end state: the sent message stored by a re-match that ran before the receipt was there
+        apply(make_uow, receipt_envelope.payload)
+        with monkeypatch.context() as patched:
+            patched.setattr("processors.handlers.sent_messages.rematch_parked", lambda uow, sent: 0)
+            apply(make_uow, sent_envelope.payload)
+    assert [r.parked for r in receipts_of(session, "sinch")] == [True]
+    assert one_sent(session, "sinch", MESSAGE_ID).status == "submitted"
+
+    first, second = (settle_parked, settle_sent_messages)[:: 1 if settler == "reconciliation" else -1]
+    envelopes = [receipt_envelope, sent_envelope]
+    uow = make_uow()
+    with uow:
+        assert first(envelopes, uow) == 1
+        uow.commit()
+    assert [e.payload.status for e in uow.published] == ["delivered"]
+    assert one_sent(session, "sinch", MESSAGE_ID).status == "delivered"
+    assert [(r.parked, r.outcome) for r in receipts_of(session, "sinch")] == [(False, "applied")]
+    for settle in (second, first):  # the other processor's re-check, and a repeat, find nothing left
+        with make_uow() as uow:
+            assert settle(envelopes, uow) == 0
+            uow.commit()
+    with make_uow() as uow:
+        assert sweep_parked(uow) == 0
+
+
+def test_settles_find_nothing_when_nothing_was_hidden(make_uow):
+    """The usual case: every receipt matched or truly unknown; the re-checks apply nothing and emit nothing."""
+    envelopes = [Envelope.wrap(p) for p in (sent("twilio", "SM1"), receipt("twilio", "SM1", "delivered", 5),
+                                            receipt("twilio", "SMnobody", "failed", 6))]
+    apply(make_uow, *(e.payload for e in envelopes))
+    for settle in (settle_parked, settle_sent_messages):
+        uow = make_uow()
+        with uow:
+            assert settle(envelopes, uow) == 0
+            uow.commit()
+        assert uow.published == []
+
+
+def test_a_receipt_re_matched_twice_at_once_is_applied_once(make_uow, session):
+    """Two re-matches of the same parked receipt that both read it before either committed: the second fails."""
+    apply(make_uow, receipt("fortytwo", "77", "delivered", 20))
+    with make_uow() as uow:  # the sent message, stored by a re-match that saw nothing parked
+        uow.session.add(SentMessage(vendor="fortytwo", message_id="77", raw_message_id="77", recipient="447700900001",
+                                    sent_at=sent("x", "y").sent_at, received_at=sent("x", "y").received_at,
+                                    status="submitted", conflict=False, source_event_id="e-77"))
+        uow.commit()
+    late = make_uow()
+    with late:
+        stale_sent = late.session.scalars(select(SentMessage)).one()
+        [stale_receipt] = late.session.scalars(select(Receipt)).all()  # read as parked by a concurrent re-match
+        late.session.commit()  # ends the read (SQLite's write lock) and keeps the objects, not expired
+        early = make_uow()
+        with early:
+            assert rematch_parked(early, early.session.scalars(select(SentMessage)).one()) == 1
+            early.commit()
+        with pytest.raises(StaleDataError) as raised:
+            apply_receipt(late, stale_sent, stale_receipt)  # what the re-match goes on to do with what it read
+            late.commit()
+    assert is_transient(raised.value)  # the runtime retries the batch, which then finds nothing parked
+    assert one_sent(session, "fortytwo", "77").status == "delivered"
+    assert [(r.parked, r.outcome) for r in receipts_of(session, "fortytwo")] == [(False, "applied")]
