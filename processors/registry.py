@@ -6,7 +6,7 @@ import logging
 import threading
 
 from processors import observability
-from processors.handlers.clicks import handle_click, sweep_unattributed_clicks
+from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, settle_parked, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
@@ -51,7 +51,11 @@ PROCESSORS: dict[str, Processor] = {
         (TOPIC_OPT_OUTS,),
     ),
     "clicks": Processor(
-        "clicks", (TOPIC_LINK_CLICKS,), {LinkClick.ce_type: handle_click}, periodic=sweep_unattributed_clicks
+        "clicks",
+        (TOPIC_LINK_CLICKS,),
+        {LinkClick.ce_type: handle_click},
+        periodic=sweep_unattributed_clicks,
+        settle=settle_clicks,
     ),
 }
 

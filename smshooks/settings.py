@@ -88,7 +88,7 @@ class Settings:
     consumer_poll_timeout_ms: int = 200
     missing_receipt_hours: float = 72.0
     unmatched_receipt_hours: float = 24.0
-    sweep_interval_seconds: float = 30.0
+    sweep_interval_seconds: float = 300.0
     opt_out_scope: str = "sender"
     opt_out_locales: str = "en,fr,es,de"
     opt_out_match_in_sentence: bool = False

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
 
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers.reconciliation import sent_message_by_id, stored_sent_messages_awaited
+from processors.handlers.reconciliation import CHUNK, sent_message_by_id, stored_sent_messages_awaited
 from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
 
 
@@ -55,3 +57,30 @@ def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
     for sent in sent_messages:
         attribute_earlier_clicks(uow, sent)
     return len(sent_messages)
+
+
+def attribute_waiting_clicks(uow: UnitOfWork, keys: Iterable[tuple[str, str]]) -> int:
+    """Attribute the clicks of each (vendor, message id) whose sent message exists by now; returns how many did."""
+    attributed = 0
+    for vendor, message_id in keys:
+        sent = sent_message_by_id(uow.session, vendor, message_id)
+        if sent is not None:
+            attribute_earlier_clicks(uow, sent)
+            attributed += 1
+    return attributed
+
+
+def settle_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> int:
+    """After a batch commits: attribute its clicks whose sent message was committed while the batch ran.
+
+    The same two-sided re-check as parked receipts (sent-messages' settle looks for such clicks too); an
+    attribution is one idempotent UPDATE, so both sides doing it is harmless.
+    """
+    event_ids = [e.id for e in envelopes if isinstance(e.payload, LinkClick)]
+    keys: set[tuple[str, str]] = set()
+    for start in range(0, len(event_ids), CHUNK):
+        statement = select(Click.vendor, Click.message_id).where(
+            Click.sent_message_id.is_(None), Click.event_id.in_(event_ids[start : start + CHUNK])
+        )
+        keys.update(tuple(row) for row in uow.session.execute(statement))
+    return attribute_waiting_clicks(uow, sorted(keys))

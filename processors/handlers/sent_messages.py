@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlalchemy import ColumnElement, select, tuple_
 
-from processors.db.models import Receipt, SentMessage
+from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers.clicks import attribute_earlier_clicks
+from processors.handlers.clicks import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.handlers.reconciliation import CHUNK, rematch_parked, rematch_receipts, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
@@ -50,10 +50,11 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
 
 
 def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
-    """After a batch commits: re-match receipts parked for its sent messages while the batch was in flight.
+    """After a batch commits: re-match receipts parked, and clicks stored, for its sent messages meanwhile.
 
-    The other half of reconciliation's settle_parked: by every key a parked receipt can match on, in a few
-    IN queries per vendor on the partial `parked` indexes (almost always answering nothing).
+    The other half of reconciliation's settle_parked (and of clicks' settle_clicks): by every key a parked
+    receipt can match on, in a few IN queries per vendor on the partial `parked` indexes, and by message id
+    for unattributed clicks; almost always they answer nothing.
     """
     keys: dict[str, dict[str, set]] = {}
     for envelope in envelopes:
@@ -75,4 +76,14 @@ def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
                 key: ColumnElement[bool] = column.in_(ordered[start : start + CHUNK])
                 statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, key)
                 found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
-    return rematch_receipts(uow, sorted(found.values(), key=lambda receipt: receipt.id))
+    applied = rematch_receipts(uow, sorted(found.values(), key=lambda receipt: receipt.id))
+    clicked: set[tuple[str, str]] = set()
+    for vendor, wanted in keys.items():
+        ordered = sorted(wanted["message_id"])
+        for start in range(0, len(ordered), CHUNK):
+            waiting = select(Click.message_id).where(
+                Click.vendor == vendor, Click.message_id.in_(ordered[start : start + CHUNK]),
+                Click.sent_message_id.is_(None),
+            )
+            clicked.update((vendor, message_id) for message_id in uow.session.scalars(waiting))
+    return applied + attribute_waiting_clicks(uow, sorted(clicked))

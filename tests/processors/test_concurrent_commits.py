@@ -3,6 +3,7 @@
 Reconciliation parks a receipt whose sent message it cannot see; sent-messages stores that sent message and
 re-matches the receipts it can see parked. Committing together, each misses the other's row. Each re-checks
 after its commit (settle_parked, settle_sent_messages) and row versions keep a receipt from being applied twice.
+Clicks and sent messages meet the same way (settle_clicks).
 On SQLite writers are serialized (BEGIN IMMEDIATE), so the interleaving itself is only possible on PostgreSQL.
 """
 
@@ -12,7 +13,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
 
-from processors.db.models import Receipt, SentMessage
+from processors.db.models import Click, Receipt, SentMessage
+from processors.handlers.clicks import handle_click, settle_clicks
 from processors.handlers.reconciliation import (
     apply_receipt,
     handle_receipt,
@@ -23,7 +25,7 @@ from processors.handlers.reconciliation import (
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
 from processors.runtime import is_transient
 from receiver.contract import Envelope, normalize_message_id
-from tests.processors.factories import receipt, sent
+from tests.processors.factories import click, receipt, sent
 from tests.processors.test_reconciliation import apply, one_sent, receipts_of
 
 MESSAGE_ID = normalize_message_id("sinch", "01abc")
@@ -109,3 +111,39 @@ def test_a_receipt_re_matched_twice_at_once_is_applied_once(make_uow, session):
     assert is_transient(raised.value)  # the runtime retries the batch, which then finds nothing parked
     assert one_sent(session, "fortytwo", "77").status == "delivered"
     assert [(r.parked, r.outcome) for r in receipts_of(session, "fortytwo")] == [(False, "applied")]
+
+
+@pytest.mark.parametrize("settler", ["clicks", "sent-messages"])
+def test_click_stored_while_its_sent_message_commits_is_attributed_by_the_next_settle(
+    make_uow, session, migrated_url, settler, monkeypatch
+):
+    click_envelope = Envelope.wrap(click("mobivate", "C9"))
+    sent_envelope = Envelope.wrap(sent("mobivate", "c9", campaign_id="autumn"))
+    if migrated_url.startswith("postgresql"):
+        clicks, sent_messages = make_uow(), make_uow()
+        with clicks, sent_messages:
+            handle_click(click_envelope, clicks)
+            clicks.session.flush()  # the click row exists, uncommitted
+            handle_sent_message(sent_envelope, sent_messages)  # its attribution UPDATE cannot see it
+            sent_messages.commit()
+            clicks.commit()
+    else:  # the same end state: the sent message stored by an attribution that ran before the click was there
+        with make_uow() as uow:
+            handle_click(click_envelope, uow)
+            uow.commit()
+        with monkeypatch.context() as patched:
+            patched.setattr("processors.handlers.sent_messages.attribute_earlier_clicks", lambda uow, sent: None)
+            apply(make_uow, sent_envelope.payload)
+    session.rollback()
+    assert session.scalars(select(Click.sent_message_id)).all() == [None]
+
+    settle = settle_clicks if settler == "clicks" else settle_sent_messages
+    with make_uow() as uow:
+        assert settle([click_envelope, sent_envelope], uow) == 1
+        uow.commit()
+    session.rollback()
+    [stored] = session.scalars(select(Click)).all()
+    assert (stored.sent_message_id, stored.campaign_id) == (one_sent(session, "mobivate", "c9").id, "autumn")
+    for again in (settle_clicks, settle_sent_messages):  # nothing left waiting
+        with make_uow() as uow:
+            assert again([click_envelope, sent_envelope], uow) == 0
