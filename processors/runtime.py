@@ -48,6 +48,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+SETTLE_ATTEMPTS = 3
+
+
 def is_transient(error: BaseException) -> bool:
     """True for failures that go away by themselves (and must not send anything to a DLQ)."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -252,8 +255,12 @@ class ProcessorLoop:
             dead.extend(self._apply_one_by_one(decoded))
             handled = []  # this rare path leaves settling to the periodic sweep
         if handled and self.processor.settle is not None:
-            # the batch is durable either way: a settle that fails is left to the periodic sweep
-            self._try(lambda: self._settle(handled))
+            # A settle that met the other processor's settle on the same row (StaleDataError) must run again:
+            # rolled back, it also dropped rows only it could see. The batch is durable either way; a settle
+            # that still fails (the database is away) is left to the periodic sweep.
+            for _ in range(SETTLE_ATTEMPTS):
+                if self._try(lambda: self._settle(handled)):
+                    break
         self._dead_letter(dead)
         self._commit_offsets(records)
         observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
