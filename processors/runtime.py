@@ -36,7 +36,7 @@ Settle = Callable[[list[Envelope], UnitOfWork], int]
 # Worth retrying: the database or the broker is down, slow, or a rebalance raced us. IntegrityError is
 # here because two members briefly owning one partition both insert the same processed event id;
 # the retry then finds it processed and skips it. StaleDataError: another processor changed a versioned row
-# (sent message, receipt) since this batch read it; the retry reads it again.
+# (a receipt being un-parked) since this batch read it; the retry reads it again.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,

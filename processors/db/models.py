@@ -54,12 +54,6 @@ class SentMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     source_event_id: Mapped[str] = mapped_column(String(SHORT))
-    version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
-
-    # Two processors write a sent message (reconciliation applies receipts, sent-messages re-matches parked
-    # ones): an UPDATE that finds the row changed since it was read fails (StaleDataError) and the batch is
-    # retried on fresh rows, instead of one status change silently overwriting the other.
-    __mapper_args__ = {"version_id_col": version}
 
 
 class Receipt(Base):
