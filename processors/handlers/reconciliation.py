@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, not_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from processors.db.models import Click, Receipt, SentMessage
@@ -20,6 +20,17 @@ from receiver.contract import (
     utc_now,
 )
 from smshooks.settings import Settings
+
+
+def locked(statement: Select) -> Select:
+    """The sent messages a receipt will change, row-locked until commit (PostgreSQL; SQLite locks the file).
+
+    Reconciliation applies new receipts while sent-messages applies the ones parked before the send arrived;
+    without the lock both could read the same status and the later commit would overwrite the other's change
+    (a delivered undone by an older pending). `FOR NO KEY UPDATE` still lets receipts referencing the row be
+    inserted.
+    """
+    return statement.with_for_update(key_share=True)
 
 
 def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -64,7 +75,7 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
                 chunk = ordered[start : start + CHUNK]
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
                 statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
-                for sent in uow.session.scalars(statement):
+                for sent in uow.session.scalars(locked(statement.order_by(SentMessage.id))):
                     uow.sent_messages[(vendor, sent.message_id)] = sent
 
 
@@ -91,40 +102,50 @@ def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
 
 
 def sent_message_by_id(
-    session: Session, vendor: str, message_id: str, known: dict[tuple[str, str], SentMessage | None] | None = None
+    session: Session,
+    vendor: str,
+    message_id: str,
+    known: dict[tuple[str, str], SentMessage | None] | None = None,
+    *,
+    lock: bool = False,
 ) -> SentMessage | None:
     """The sent message with this vendor and normalized message id (the unique hot-path lookup).
 
-    `known` is a unit's cache filled by prefetch_sent_messages: a hit (even None) skips the query.
+    `known` is a unit's cache filled by prefetch_sent_messages: a hit (even None) skips the query. `lock` for a
+    caller that will change its status (see `locked`).
     """
     if known is not None and (vendor, message_id) in known:
         return known[(vendor, message_id)]
     statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id == message_id)
-    return session.scalars(statement).first()
+    return session.scalars(locked(statement) if lock else statement).first()
 
 
 def find_sent_message(
     session: Session, receipt: Receipt, known: dict[tuple[str, str], SentMessage | None] | None = None
 ) -> SentMessage | None:
-    """The sent message by (vendor, message id), else by client reference, else by batch + recipient."""
-    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id, known)
+    """The sent message by (vendor, message id), else by client reference, else by batch + recipient; locked."""
+    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id, known, lock=True)
     if sent is None and receipt.client_ref:
         sent = session.scalars(
-            select(SentMessage)
-            .where(SentMessage.vendor == receipt.vendor, SentMessage.client_ref == receipt.client_ref)
-            .order_by(SentMessage.id)
-            .limit(1)
+            locked(
+                select(SentMessage)
+                .where(SentMessage.vendor == receipt.vendor, SentMessage.client_ref == receipt.client_ref)
+                .order_by(SentMessage.id)
+                .limit(1)
+            )
         ).first()
     if sent is None and receipt.batch_id and receipt.recipient:
         sent = session.scalars(
-            select(SentMessage)
-            .where(
-                SentMessage.vendor == receipt.vendor,
-                SentMessage.batch_id == receipt.batch_id,
-                SentMessage.recipient == receipt.recipient,
+            locked(
+                select(SentMessage)
+                .where(
+                    SentMessage.vendor == receipt.vendor,
+                    SentMessage.batch_id == receipt.batch_id,
+                    SentMessage.recipient == receipt.recipient,
+                )
+                .order_by(SentMessage.id)
+                .limit(1)
             )
-            .order_by(SentMessage.id)
-            .limit(1)
         ).first()
     return sent
 
@@ -254,8 +275,11 @@ def sweep_parked(uow: UnitOfWork) -> int:
     a receipt when it finds no sent message. If both commit at the same moment, each misses the other's
     uncommitted row and the receipt would stay parked for good. This periodic sweep closes that window.
     """
-    awaited = stored_sent_messages_awaited(uow.session, Receipt, Receipt.parked)
-    return sum(rematch_parked(uow, sent) for sent in awaited)
+    awaited = [sent.id for sent in stored_sent_messages_awaited(uow.session, Receipt, Receipt.parked)]
+    # PostgreSQL refuses FOR UPDATE with DISTINCT: lock them in a second read, which also refreshes them
+    statement = locked(select(SentMessage).where(SentMessage.id.in_(awaited)).order_by(SentMessage.id))
+    fresh = uow.session.scalars(statement.execution_options(populate_existing=True)).all()
+    return sum(rematch_parked(uow, sent) for sent in fresh)
 
 
 def unmatched_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:

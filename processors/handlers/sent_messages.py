@@ -37,7 +37,7 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         "source_event_id": envelope.id,
     }
     session = uow.session
-    sent = sent_message_by_id(session, values["vendor"], values["message_id"])
+    sent = sent_message_by_id(session, values["vendor"], values["message_id"], lock=True)
     if sent is None:
         sent = SentMessage(**values, status="submitted", conflict=False)
         session.add(sent)

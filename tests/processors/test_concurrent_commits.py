@@ -9,6 +9,8 @@ On SQLite writers are serialized (BEGIN IMMEDIATE), so the interleaving itself i
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -18,6 +20,7 @@ from processors.handlers.clicks import handle_click, settle_clicks
 from processors.handlers.reconciliation import (
     apply_receipt,
     handle_receipt,
+    prefetch_sent_messages,
     rematch_parked,
     settle_parked,
     sweep_parked,
@@ -147,3 +150,41 @@ def test_click_stored_while_its_sent_message_commits_is_attributed_by_the_next_s
     for again in (settle_clicks, settle_sent_messages):  # nothing left waiting
         with make_uow() as uow:
             assert again([click_envelope, sent_envelope], uow) == 0
+
+
+def test_a_late_receipt_and_a_re_match_of_an_earlier_one_never_overwrite_each_other(make_uow, session):
+    """Reconciliation applies a new `pending` while sent-messages re-matches the parked `delivered` of the same
+    message: whichever reads second must see the other's status, or `delivered` is undone by an older `pending`."""
+    stranded = receipt("twilio", "SMrace", "delivered", 20)
+    late_pending = Envelope.wrap(receipt("twilio", "SMrace", "pending", 10, vendor_status="ACCEPTED-RETRY"))
+    sent_envelope = Envelope.wrap(sent("twilio", "SMrace"))
+    apply(make_uow, stranded)
+    with pytest.MonkeyPatch.context() as patched:  # the send stored by a re-match that ran before the receipt was there
+        patched.setattr("processors.handlers.sent_messages.rematch_parked", lambda uow, sent: 0)
+        apply(make_uow, sent_envelope.payload)
+
+    reconciliation = make_uow()
+    with reconciliation:
+        prefetch_sent_messages([late_pending], reconciliation)  # reads (and locks) the message: submitted
+        settled: dict[str, object] = {}
+
+        def settle_meanwhile() -> None:
+            try:
+                with make_uow() as uow:
+                    settled["applied"] = settle_sent_messages([sent_envelope], uow)
+                    uow.commit()
+            except Exception as error:  # noqa: BLE001 - handed to the test thread
+                settled["error"] = error
+
+        other = threading.Thread(target=settle_meanwhile)
+        other.start()
+        other.join(timeout=1.5)  # without the lock it would commit `delivered` here, before the late pending
+        handle_receipt(late_pending, reconciliation)
+        reconciliation.commit()
+    other.join(timeout=30)
+    assert not other.is_alive() and "error" not in settled, settled
+    assert settled["applied"] == 1
+    message = one_sent(session, "twilio", "smrace")
+    assert message.status == "delivered"
+    outcomes = {r.vendor_status: r.outcome for r in receipts_of(session, "twilio")}
+    assert outcomes == {"DELIVERED": "applied", "ACCEPTED-RETRY": "applied"}
