@@ -79,8 +79,9 @@ class LazyExpiryMemoryStorage(MemoryStorage):
 class CallbackRateLimiter:
     """Moving-window limits keyed by vendor, and by vendor plus client address.
 
-    Only vendors we serve get their own keys; every other vendor segment shares the `unknown` bucket (per vendor
-    and per source), so random paths cannot grow the storage and cannot spend a real vendor's budget.
+    Only vendors we serve get their own keys; every other vendor segment shares the `unknown` bucket, so random
+    paths cannot grow the storage and cannot spend a real vendor's budget. That bucket is limited per source
+    only: a flood of unknown paths from one address must not turn everybody else's 404 into a 429.
     """
 
     def __init__(self, settings: Settings):
@@ -94,7 +95,9 @@ class CallbackRateLimiter:
     def check(self, vendor: str, client_ip: str) -> None:
         """Count one request; raise RateLimited with the seconds until a slot frees up."""
         vendor = vendor_key(vendor)
-        checks = ((self.per_vendor, ("vendor", vendor)), (self.per_source, ("source", vendor, client_ip)))
+        checks = [(self.per_source, ("source", vendor, client_ip))]
+        if vendor != UNKNOWN_VENDOR:
+            checks.insert(0, (self.per_vendor, ("vendor", vendor)))
         for limits, identity in checks:
             for item in limits:
                 if not self.strategy.hit(item, *identity):

@@ -33,15 +33,17 @@ def test_random_vendor_segments_do_not_grow_the_storage():
     limits = limiter()
     for vendor in random_segments(2000):
         limits.check(vendor, "203.0.113.7")
-    # one per-vendor and one per-source key for the shared unknown bucket (was 2 keys per distinct segment)
-    assert len(limits.storage.events) == 2
+    # one per-source key for the shared unknown bucket (was 2 keys per distinct segment)
+    assert len(limits.storage.events) == 1
 
 
-def test_unknown_vendors_share_one_budget_and_never_spend_a_real_vendors():
-    limits = limiter(per_vendor="3/minute")
+def test_unknown_vendors_share_one_budget_per_source_and_never_spend_a_real_vendors():
+    limits = limiter(per_vendor="3/minute", per_source="3/minute")
     for vendor in random_segments(3):
         limits.check(vendor, "203.0.113.7")
     with pytest.raises(RateLimited):
+        limits.check("no-such-vendor", "203.0.113.7")  # one budget for every unknown segment
+    for _ in range(3):  # another address still gets its 404s: no vendor-wide limit on unknown segments
         limits.check("no-such-vendor", "203.0.113.8")
     limits.check("sinch", "203.0.113.7")  # untouched by the unknown traffic
 
