@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from processors import observability
+from processors.db.chunks import in_chunks
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.models import ProcessedEvent
 from processors.db.uow import UnitOfWork
@@ -311,8 +312,7 @@ class ProcessorLoop:
     def _already_processed(self, session: Session, event_ids: list[str]) -> set[str]:
         """Which of these ids this group already applied (one indexed query per 500 ids)."""
         found: set[str] = set()
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
+        for chunk in in_chunks(event_ids):
             found.update(
                 session.scalars(
                     select(ProcessedEvent.event_id).where(

@@ -6,9 +6,10 @@ from collections.abc import Iterable
 
 from sqlalchemy import select, update
 
+from processors.db.chunks import in_chunks
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers.reconciliation import CHUNK, sent_message_by_id, stored_sent_messages_awaited
+from processors.handlers.reconciliation import sent_message_by_id, stored_sent_messages_awaited
 from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
 
 
@@ -78,9 +79,9 @@ def settle_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     """
     event_ids = [e.id for e in envelopes if isinstance(e.payload, LinkClick)]
     keys: set[tuple[str, str]] = set()
-    for start in range(0, len(event_ids), CHUNK):
+    for chunk in in_chunks(event_ids):
         statement = select(Click.vendor, Click.message_id).where(
-            Click.sent_message_id.is_(None), Click.event_id.in_(event_ids[start : start + CHUNK])
+            Click.sent_message_id.is_(None), Click.event_id.in_(chunk)
         )
         keys.update(tuple(row) for row in uow.session.execute(statement))
     return attribute_waiting_clicks(uow, sorted(keys))

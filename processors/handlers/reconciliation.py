@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from processors.db.chunks import in_chunks
 from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers import statuses
@@ -70,9 +71,7 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
                 wanted.setdefault(payload.vendor, set()).add(message_id)
     with uow.session.no_autoflush:
         for vendor, message_ids in wanted.items():
-            ordered = sorted(message_ids)
-            for start in range(0, len(ordered), CHUNK):
-                chunk = ordered[start : start + CHUNK]
+            for chunk in in_chunks(message_ids):
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
                 statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
                 for sent in uow.session.scalars(locked(statement.order_by(SentMessage.id))):
@@ -240,14 +239,12 @@ def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     """
     event_ids = [e.id for e in envelopes if isinstance(e.payload, DeliveryReceipt)]
     parked: list[Receipt] = []
-    for start in range(0, len(event_ids), CHUNK):
-        chunk = event_ids[start : start + CHUNK]
+    for chunk in in_chunks(event_ids):
         parked.extend(uow.session.scalars(select(Receipt).where(Receipt.parked, Receipt.event_id.in_(chunk))))
     return rematch_receipts(uow, parked)
 
 
 SWEEP_LIMIT = 500
-CHUNK = 500
 
 
 def stored_sent_messages_awaited(

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy import select, tuple_
 
+from processors.db.chunks import in_chunks
 from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers.clicks import attribute_earlier_clicks, attribute_waiting_clicks
-from processors.handlers.reconciliation import CHUNK, rematch_parked, rematch_receipts, sent_message_by_id
+from processors.handlers.reconciliation import rematch_parked, rematch_receipts, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
 
@@ -52,10 +53,17 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
 def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     """After a batch commits: re-match receipts parked, and clicks stored, for its sent messages meanwhile.
 
-    The other half of reconciliation's settle_parked (and of clicks' settle_clicks): by every key a parked
-    receipt can match on, in a few IN queries per vendor on the partial `parked` indexes, and by message id
-    for unattributed clicks; almost always they answer nothing.
+    The other half of reconciliation's settle_parked (and of clicks' settle_clicks); the queries use the partial
+    `parked` indexes and the clicks' message-id index, and almost always answer nothing.
     """
+    stored = stored_keys(envelopes)
+    applied = rematch_receipts(uow, parked_for(uow, stored))
+    return applied + attribute_waiting_clicks(uow, clicks_waiting_for(uow, stored))
+
+
+def stored_keys(envelopes: list[Envelope]) -> dict[str, dict[str, set]]:
+    """Per vendor, every key a receipt can match the batch's sent messages on: message id, client reference,
+    (batch id, recipient)."""
     keys: dict[str, dict[str, set]] = {}
     for envelope in envelopes:
         payload = envelope.payload
@@ -67,23 +75,29 @@ def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
             vendor["client_ref"].add(payload.client_ref)
         if payload.batch_id:
             vendor["batch"].add((payload.batch_id, digits_msisdn(payload.recipient)))
+    return keys
+
+
+def parked_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list[Receipt]:
+    """Receipts still parked under any of these keys, oldest first."""
     found: dict[int, Receipt] = {}
     for vendor, wanted in keys.items():
-        for column, values in ((Receipt.message_id, wanted["message_id"]), (Receipt.client_ref, wanted["client_ref"]),
-                               (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"])):
-            ordered = sorted(values)
-            for start in range(0, len(ordered), CHUNK):
-                key: ColumnElement[bool] = column.in_(ordered[start : start + CHUNK])
-                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, key)
+        by_key = ((Receipt.message_id, wanted["message_id"]), (Receipt.client_ref, wanted["client_ref"]),
+                  (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"]))
+        for column, values in by_key:
+            for chunk in in_chunks(values):
+                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, column.in_(chunk))
                 found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
-    applied = rematch_receipts(uow, sorted(found.values(), key=lambda receipt: receipt.id))
-    clicked: set[tuple[str, str]] = set()
+    return [found[receipt_id] for receipt_id in sorted(found)]
+
+
+def clicks_waiting_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list[tuple[str, str]]:
+    """(vendor, message id) of unattributed clicks on these sent messages."""
+    waiting: set[tuple[str, str]] = set()
     for vendor, wanted in keys.items():
-        ordered = sorted(wanted["message_id"])
-        for start in range(0, len(ordered), CHUNK):
-            waiting = select(Click.message_id).where(
-                Click.vendor == vendor, Click.message_id.in_(ordered[start : start + CHUNK]),
-                Click.sent_message_id.is_(None),
+        for chunk in in_chunks(wanted["message_id"]):
+            statement = select(Click.message_id).where(
+                Click.vendor == vendor, Click.message_id.in_(chunk), Click.sent_message_id.is_(None)
             )
-            clicked.update((vendor, message_id) for message_id in uow.session.scalars(waiting))
-    return applied + attribute_waiting_clicks(uow, sorted(clicked))
+            waiting.update((vendor, message_id) for message_id in uow.session.scalars(statement))
+    return sorted(waiting)
