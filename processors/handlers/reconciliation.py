@@ -219,7 +219,7 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
 
 
 def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
-    """Apply each still-parked receipt's sent message's parked receipts, when that sent message exists by now."""
+    """For each still-parked receipt whose sent message exists by now, apply that message's parked receipts."""
     applied = 0
     for receipt in receipts:
         if not receipt.parked:
@@ -270,7 +270,8 @@ def sweep_parked(uow: UnitOfWork) -> int:
 
     Two processors meet here: sent-messages re-matches the receipts parked when it looks, reconciliation parks
     a receipt when it finds no sent message. If both commit at the same moment, each misses the other's
-    uncommitted row and the receipt would stay parked for good. This periodic sweep closes that window.
+    uncommitted row; the settles after each commit catch that at once, and this sweep is the fallback for a
+    settle that failed (the database was away).
     """
     awaited = [sent.id for sent in stored_sent_messages_awaited(uow.session, Receipt, Receipt.parked)]
     # PostgreSQL refuses FOR UPDATE with DISTINCT: lock them in a second read, which also refreshes them
