@@ -21,16 +21,11 @@ down_revision = "0003"
 branch_labels = None
 depends_on = None
 
-TABLES = ("receipts",)
-
-
 def upgrade() -> None:
-    for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.add_column(sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False))
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("version", sa.Integer(), server_default=sa.text("1"), nullable=False))
 
 
 def downgrade() -> None:
-    for table in TABLES:
-        with op.batch_alter_table(table, schema=None) as batch_op:
-            batch_op.drop_column("version")
+    with op.batch_alter_table("receipts", schema=None) as batch_op:
+        batch_op.drop_column("version")
