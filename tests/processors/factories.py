@@ -12,6 +12,7 @@ from typing import Any
 from kafka import KafkaProducer
 
 from processors.registry import PROCESSORS, run_processors
+from processors.runtime import Processor, run
 from processors.topics import ensure_topics
 from receiver.contract import (
     ALL_TOPICS,
@@ -148,15 +149,25 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
     raise AssertionError(f"condition not met within {timeout}s (last value {value!r})")
 
 
-@contextmanager
 def running(settings: Settings, names: Iterable[str] = tuple(PROCESSORS)):
-    """Run processors in a background thread for the duration of the block; re-raise their failure."""
+    """Run registered processors in a background thread for the duration of the block; re-raise their failure."""
+    return _in_background(lambda stop: run_processors(list(names), settings, stop))
+
+
+def running_processor(processor: Processor, settings: Settings):
+    """Run one (test-built) processor in a background thread for the block; `outcome["stats"]` after it."""
+    return _in_background(lambda stop: run(processor, settings, stop))
+
+
+@contextmanager
+def _in_background(start: Callable[[threading.Event], Any]):
+    """Call `start(stop)` in a thread for the block, set the stop flag after it, and re-raise its failure."""
     stop = threading.Event()
     outcome: dict[str, Any] = {}
 
     def _target() -> None:
         try:
-            outcome["stats"] = run_processors(list(names), settings, stop)
+            outcome["stats"] = start(stop)
         except BaseException as error:  # noqa: BLE001 - handed to the test thread below
             outcome["error"] = error
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-import threading
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from processors.db.models import Click, OptOutState, OutboxRecord, ProcessedEvent, Receipt, SentMessage
-from processors.runtime import Processor, run
+from processors.runtime import Processor
 from receiver.contract import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_MESSAGE_STATUS,
@@ -27,6 +26,7 @@ from tests.processors.factories import (
     publish_raw,
     receipt,
     running,
+    running_processor,
     sent,
     settings_for,
     wait_for,
@@ -159,15 +159,8 @@ def test_transient_failure_retries_without_loss_or_duplicates(broker, topic_pref
 
     envelopes = publish(settings, [receipt("twilio", f"SM{n}", "delivered", n) for n in range(20)])
     processor = Processor("flaky", (TOPIC_DELIVERY_RECEIPTS,), {DeliveryReceipt.ce_type: flaky})
-    stop = threading.Event()
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(stats=run(processor, settings, stop)))
-    thread.start()
-    try:
+    with running_processor(processor, settings) as result:
         wait_for(lambda: scalar(session, select(func.count()).select_from(ProcessedEvent)) == 20, timeout=60)
-    finally:
-        stop.set()
-        thread.join(30)
     stats = result["stats"]
     assert failures["left"] == 0 and stats.retries >= 3
     assert stats.handled == 20
@@ -221,15 +214,8 @@ def test_settle_runs_after_each_commit_and_stale_rows_are_retried(broker, topic_
 
     envelopes = publish(settings, [receipt("twilio", f"SM{n}", "delivered", n) for n in range(20)])
     processor = Processor("settling", (TOPIC_DELIVERY_RECEIPTS,), {DeliveryReceipt.ce_type: handler}, settle=settle)
-    stop = threading.Event()
-    result = {}
-    thread = threading.Thread(target=lambda: result.update(stats=run(processor, settings, stop)))
-    thread.start()
-    try:
+    with running_processor(processor, settings) as result:
         wait_for(lambda: sorted(settled) == sorted(e.id for e in envelopes), timeout=60)
-    finally:
-        stop.set()
-        thread.join(30)
     assert stale == {"left": 0, "settles": 0} and result["stats"].retries >= 3 and result["stats"].dead_lettered == 0
     assert sorted(settled) == sorted(e.id for e in envelopes)  # each once, after its batch
     assert committed_when_settled and all(committed_when_settled)
