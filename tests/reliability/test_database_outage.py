@@ -40,6 +40,25 @@ def stream() -> list[list]:
     return [payloads[i : i + size] for i in range(0, len(payloads), size)]
 
 
+def stuck(url: str) -> dict:
+    """What a failure needs explaining: the parked receipts, their sent messages, and every session of the
+    database with what it waits for (a lock held by a session that outlived the cut would show here)."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            parked = connection.exec_driver_sql(
+                "SELECT r.id, r.vendor, r.message_id, r.version, s.id, s.status FROM receipts r LEFT JOIN"
+                " sent_messages s ON s.vendor = r.vendor AND s.message_id = r.message_id WHERE r.parked").all()
+            sessions = connection.exec_driver_sql(
+                "SELECT pid, state, wait_event_type, wait_event, now() - xact_start, left(query, 120)"
+                " FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()").all()
+        return {"parked": [tuple(row) for row in parked], "sessions": [tuple(map(str, row)) for row in sessions]}
+    finally:
+        engine.dispose()
+
+
 def feed(settings, chunks, envelopes: list) -> None:
     """Publish the chunks straight to the broker, one every 0.6 s, keeping what was published."""
     for chunk in chunks:
@@ -77,7 +96,10 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
         wait_for(lambda: count(postgres_url, PROCESSED) >= len(expected_ids), timeout=90, interval=0.5)
         # A receipt parked in the same instant its sent message was stored is re-matched by the next batch's
         # settle, or by the periodic sweep if that settle met the cut (1 s here): wait, as a reader would.
-        wait_for(lambda: count(postgres_url, PARKED) == 0, timeout=30, interval=0.5)
+        try:
+            wait_for(lambda: count(postgres_url, PARKED) == 0, timeout=30, interval=0.5)
+        except AssertionError as error:
+            raise AssertionError(f"receipts still parked: {stuck(postgres_url)}") from error
         wait_for(lambda: count(postgres_url, UNSENT) == 0, timeout=30, interval=0.5)
         final_offsets = committed_offsets(broker.bootstrap_servers, prefix)
     finally:
