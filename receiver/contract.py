@@ -99,6 +99,10 @@ def sinch_message_id(batch_id: str, recipient: str) -> str:
     return normalize_message_id("sinch", f"{batch_id}:{digits_msisdn(recipient)}")
 
 
+# one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options
+EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+
 def deterministic_id(*parts: Any) -> str:
     """A UUIDv5 over the identifying fields, so a vendor retry produces the same event id."""
     material = "\x1f".join("" if p is None else str(p) for p in parts)
@@ -499,7 +503,7 @@ class Envelope:
 
     def value(self) -> bytes:
         """The JSON `data`."""
-        return json.dumps(self.payload.to_data(), separators=(",", ":"), ensure_ascii=False).encode()
+        return EVENT_JSON.encode(self.payload.to_data()).encode()
 
     @classmethod
     def decode(cls, topic: str, key: bytes | None, headers: list[tuple[str, bytes]], value: bytes) -> Envelope:

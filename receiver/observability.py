@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, g, request
+from flask import Blueprint, Flask, Request, Response, current_app, g, request
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     REGISTRY,
@@ -97,20 +97,20 @@ def asyncapi() -> Response:
     return Response(path.read_bytes(), mimetype="application/yaml")
 
 
-def _labels() -> tuple[str, str]:
+def _labels(req: Request | None = None) -> tuple[str, str]:
     """(vendor, kind) of a callback URL, each "unknown" unless it is one we serve."""
-    view_args = request.view_args or {}
+    view_args = (req or request).view_args or {}
     vendor = view_args.get("vendor", "")
     kind = view_args.get("kind", "")
     adapters = current_app.extensions.get("smshooks.adapters", {})
     return (vendor if vendor in adapters else "unknown", kind if kind in KINDS else "unknown")
 
 
-def _redacted_path() -> str:
+def _redacted_path(req: Request) -> str:
     """The path with a URL token cut, so a secret never reaches the logs."""
-    if (request.view_args or {}).get("path_token"):
-        return request.path.rsplit("/", 1)[0] + "/<redacted>"
-    return request.path
+    if (req.view_args or {}).get("path_token"):
+        return req.path.rsplit("/", 1)[0] + "/<redacted>"
+    return req.path
 
 
 def _start_clock() -> None:
@@ -119,12 +119,15 @@ def _start_clock() -> None:
 
 def _observe(response: Response) -> Response:
     """Count the callback and write its one JSON log line."""
-    started = g.get("started_at")
+    # the objects behind the context proxies, looked up once (each proxy access is a context lookup)
+    req, state = request._get_current_object(), g._get_current_object()
+    started = getattr(state, "started_at", None)
     duration = time.perf_counter() - started if started is not None else 0.0
-    event_count = g.get("event_count", 0)
+    event_count = getattr(state, "event_count", 0)
+    path = req.path
     vendor = kind = None
-    if request.path.startswith("/v1/callbacks/"):
-        vendor, kind = _labels()
+    if path.startswith("/v1/callbacks/"):
+        vendor, kind = _labels(req)
         child(CALLBACKS, vendor, kind, str(response.status_code)).inc()
         child(REQUEST_SECONDS, vendor, kind).observe(duration)
         if event_count:
@@ -132,18 +135,18 @@ def _observe(response: Response) -> Response:
         if response.status_code == 400:
             body = response.get_json(silent=True) or {}
             VALIDATION_FAILURES.labels(vendor, kind, str(body.get("code", "unknown"))[:64]).inc()
-    level = logging.DEBUG if request.path in QUIET_PATHS else logging.INFO
+    level = logging.DEBUG if path in QUIET_PATHS else logging.INFO
     if not log.isEnabledFor(level):
         return response
     log.log(level, "request", extra={
-        "method": request.method,
-        "path": _redacted_path(),
+        "method": req.method,
+        "path": _redacted_path(req),
         "status": response.status_code,
         "duration_ms": round(duration * 1000, 2),
-        "vendor": vendor or g.get("vendor"),
-        "kind": kind or g.get("kind"),
+        "vendor": vendor or getattr(state, "vendor", None),
+        "kind": kind or getattr(state, "kind", None),
         "event_count": event_count,
-        "request_id": g.get("request_id"),
+        "request_id": getattr(state, "request_id", None),
     })
     return response
 

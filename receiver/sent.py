@@ -333,7 +333,7 @@ def register_sent_messages() -> Response:
     """Validate, normalize and publish the sent messages; 200 only once Kafka acknowledged every event."""
     settings = current_app.extensions["smshooks.settings"]
     payload_format(request.method, request.content_type, ("json",))  # 415 for anything but JSON
-    body, too_large = read_body(settings.max_body_bytes)
+    body, too_large = read_body(request, settings.max_body_bytes)
     if too_large:
         raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
     document = parse_json(body, request.content_type)
@@ -343,7 +343,7 @@ def register_sent_messages() -> Response:
         raise validation_error(exc.messages) from None
     envelopes = [Envelope.wrap(message, g.request_id) for message in messages]
     publish(envelopes)
-    return accepted(envelopes)
+    return accepted(g.request_id, envelopes)
 
 
 def document_route(spec) -> None:

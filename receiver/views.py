@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import base64
+import json
 import logging
 from typing import Any
 from urllib.parse import parse_qsl
 
-from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask import Blueprint, Request, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 
 from receiver.auth import CallbackRequest, authenticate, parse_query
@@ -48,12 +49,16 @@ def _adapter(vendor: str, kind: str) -> tuple[VendorAdapter, KindSpec]:
     return adapter, spec
 
 
-def read_body(limit: int) -> tuple[bytes, bool]:
+def read_body(req: Request, limit: int) -> tuple[bytes, bool]:
     """The raw body up to `limit` bytes, and whether it was longer (413)."""
-    length = request.content_length
+    length = req.content_length
     if length is not None and length > limit:
-        return request.stream.read(limit), True
-    body = request.stream.read(limit + 1)
+        return req.stream.read(limit), True
+    if length is not None:
+        # the server's input bounded by the declared length, as werkzeug's stream would read it, without the
+        # LimitedStream wrapper's cost; a shorter body (client gone) fails parsing like any truncated body
+        return req.environ["wsgi.input"].read(length), False
+    body = req.stream.read(limit + 1)
     return body[:limit], len(body) > limit
 
 
@@ -61,16 +66,19 @@ def read_body(limit: int) -> tuple[bytes, bool]:
 @bp.route("/v1/callbacks/<vendor>/<kind>/<path_token>", methods=ALL_METHODS)
 def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     """One vendor callback in, its events on Kafka, the vendor's expected answer out."""
+    # the objects behind Flask's context proxies, looked up once: each proxy access costs a context lookup
+    req, state = request._get_current_object(), g._get_current_object()
     settings = current_app.extensions["smshooks.settings"]
-    g.vendor, g.kind = vendor, kind
+    state.vendor, state.kind = vendor, kind
     _, spec = _adapter(vendor, kind)
-    if request.method not in spec.methods:
+    method, content_type = req.method, req.content_type
+    if method not in spec.methods:
         raise MethodNotAllowed(headers={"Allow": ", ".join(spec.methods)})
-    body, too_large = read_body(settings.max_body_bytes)
-    g.raw_body = body
+    body, too_large = read_body(req, settings.max_body_bytes)
+    state.raw_body = body
     if too_large:
         raise PayloadTooLarge(f"The body is larger than {settings.max_body_bytes} bytes.")
-    query = parse_query(request.query_string)
+    query = parse_query(req.query_string)
     account_name = dict(query).get("account")
     vendor_settings = settings.vendor(vendor)
     schemes, account_ids = vendor_settings.auth, vendor_settings.account_ids
@@ -79,26 +87,26 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
         if account is None:
             raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor}.")
         schemes, account_ids = account.auth, account.account_ids
-    fmt = payload_format(request.method, request.content_type, spec.formats) if request.method != "GET" else "query"
-    signature_valid = authenticate(schemes, _callback_request(settings, body, query, path_token, fmt, schemes))
-    payload = parse_body(fmt, body, request.content_type, request.query_string)
+    fmt = payload_format(method, content_type, spec.formats) if method != "GET" else "query"
+    signature_valid = authenticate(schemes, _callback_request(req, settings, body, query, path_token, fmt, schemes))
+    payload = parse_body(fmt, body, content_type, req.query_string)
     if fmt == "query":
         payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
     ctx = CallbackContext(
-        vendor=vendor, kind=kind, request_id=g.request_id, received_at=utc_now(), method=request.method,
+        vendor=vendor, kind=kind, request_id=state.request_id, received_at=utc_now(), method=method,
         payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
     )
     try:
         payloads = spec.normalize(payload, ctx)
     except ValidationError as exc:
         raise validation_error(exc.messages) from None
-    envelopes = [Envelope.wrap(p, g.request_id) for p in payloads]
+    envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
     publish(envelopes)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
     if ack is not None:
         text, mimetype = ack
         return Response(text, status=200, mimetype=mimetype)
-    return accepted(envelopes)
+    return accepted(state.request_id, envelopes)
 
 
 def publish(envelopes: list[Envelope]) -> None:
@@ -111,36 +119,47 @@ def publish(envelopes: list[Envelope]) -> None:
     g.event_count = len(envelopes)
 
 
-def accepted(envelopes: list[Envelope]) -> Response:
+def accepted(request_id: str, envelopes: list[Envelope]) -> Response:
     """The documented 200 body: the request id and every event id."""
-    return jsonify({"status": "accepted", "request_id": g.request_id, "event_ids": [e.id for e in envelopes]})
+    body = {"status": "accepted", "request_id": request_id, "event_ids": [e.id for e in envelopes]}
+    return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")
 
 
-def _callback_request(settings, body: bytes, query, path_token: str | None, fmt: str, schemes) -> CallbackRequest:
+def request_headers(environ: dict[str, Any]) -> dict[str, str]:
+    """Every request header by lower-cased name, read straight from the WSGI environ (as werkzeug does)."""
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key[:5] == "HTTP_"}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    return headers
+
+
+def _callback_request(req: Request, settings, body: bytes, query, path_token: str | None, fmt: str,
+                      schemes) -> CallbackRequest:
     """The view of the request the auth schemes check; only what the configured schemes read is computed."""
     needed = {scheme.scheme for scheme in schemes}
     url = ""
     if "twilio_signature" in needed:
         # Twilio signs the URL it called: rebuild it from the public base URL behind proxies
-        base = settings.public_base_url.rstrip("/") if settings.public_base_url else request.host_url.rstrip("/")
-        url = base + request.full_path if request.query_string else base + request.path
+        base = settings.public_base_url.rstrip("/") if settings.public_base_url else req.host_url.rstrip("/")
+        url = base + req.full_path if req.query_string else base + req.path
     form = []
     if fmt == "form" and needed & {"twilio_signature", "vonage_signature"}:
-        _, charset = media_type(request.content_type)
+        _, charset = media_type(req.content_type)
         try:
             # vendors sign the decoded parameter values, so decode in the body's own charset
             form = parse_qsl(body.decode(charset), keep_blank_values=True, errors="strict")
         except (UnicodeError, LookupError):
             form = []
     return CallbackRequest(
-        method=request.method,
+        method=req.method,
         url=url,
         path_token=path_token,
         query=query,
         form=form,
-        headers={k.lower(): v for k, v in request.headers.items()},
+        headers=request_headers(req.environ),
         body=body,
-        client_ip=request.remote_addr or "",
+        client_ip=req.remote_addr or "",
     )
 
 
