@@ -60,6 +60,7 @@ OUTBOX_BACKLOG = Gauge("smshooks_outbox_backlog", "Outbox rows not yet published
 # Database-wide gauges are refreshed by one processor only, so several processes never report them twice.
 DATABASE_GAUGES_OWNER = "reconciliation"
 LAG_EVERY_SECONDS = 5.0
+LAG_CALL_TIMEOUT_MS = 2_000
 DATABASE_EVERY_SECONDS = 30.0
 
 _lock = threading.Lock()
@@ -165,12 +166,16 @@ def refresh(processor: str, consumer: Any, session_factory: Any, settings: Any, 
 def record_consumer_lag(processor: str, consumer: Any) -> None:
     """Lag of each assigned partition: end offset minus our position; revoked partitions are dropped."""
     assigned = list(consumer.assignment())
-    ends = consumer.end_offsets(assigned) if assigned else {}
+    # bounded: without a timeout both calls can wait on the coordinator for ever and stall the consumer loop
+    ends = consumer.end_offsets(assigned, timeout_ms=LAG_CALL_TIMEOUT_MS) if assigned else {}
     seen = set()
     for partition in assigned:
         labels = (partition.topic, str(partition.partition))
-        LAG.labels(processor, *labels).set(max(0, ends.get(partition, 0) - consumer.position(partition)))
         seen.add(labels)
+        position = consumer.position(partition, timeout_ms=LAG_CALL_TIMEOUT_MS)
+        if position is None:  # not known within the timeout: keep the last reading rather than invent one
+            continue
+        LAG.labels(processor, *labels).set(max(0, ends.get(partition, 0) - position))
     with _lock:
         stale = _lag_labels.get(processor, set()) - seen
         _lag_labels[processor] = seen

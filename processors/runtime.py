@@ -50,6 +50,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 SETTLE_ATTEMPTS = 3
+# Bound on a consumer call that waits on the group coordinator (commit, committed offsets). kafka-python waits
+# without limit by default, and after a rebalance such a call can block the loop with nothing logged.
+KAFKA_CALL_TIMEOUT_MS = 15_000
 
 
 def is_transient(error: BaseException) -> bool:
@@ -372,13 +375,14 @@ class ProcessorLoop:
         for record in records:
             partition = TopicPartition(record.topic, record.partition)
             offsets[partition] = max(offsets.get(partition, -1), record.offset + 1)
-        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
+        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                             timeout_ms=KAFKA_CALL_TIMEOUT_MS)
 
     def _rewind(self) -> None:
         """After a failed batch, go back to the last committed offsets so nothing is skipped."""
         assert self.consumer is not None
         for partition in self.consumer.assignment():
-            committed = self.consumer.committed(partition)
+            committed = self.consumer.committed(partition, timeout_ms=KAFKA_CALL_TIMEOUT_MS)
             if committed is None:
                 self.consumer.seek_to_beginning(partition)
             else:

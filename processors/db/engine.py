@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+# PostgreSQL session guards. A processor loop must never wait forever: not on a row lock held by a session whose
+# client vanished (network cut, killed process), not on a transaction left open by one, not on a dead server.
+# Each ends in an error the processors retry (OperationalError is transient). Generous enough for every
+# legitimate wait: batches hold locks for milliseconds; a migration waiting behind them gives up after a minute.
+POSTGRES_OPTIONS = "-c lock_timeout=60s -c idle_in_transaction_session_timeout=300s"
+POSTGRES_CONNECT_ARGS = {
+    "connect_timeout": 10,
+    # the client notices a server that went away without a FIN after ~60 s instead of the kernel's 2 hours
+    "keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3,
+}
 
 
 def make_engine(database_url: str, **kwargs) -> Engine:
@@ -12,7 +23,18 @@ def make_engine(database_url: str, **kwargs) -> Engine:
         engine = create_engine(database_url, connect_args={"timeout": 30}, **kwargs)
         _tune_sqlite(engine)
         return engine
-    return create_engine(database_url, pool_pre_ping=True, **kwargs)
+    return create_engine(database_url, pool_pre_ping=True, connect_args=postgres_connect_args(database_url), **kwargs)
+
+
+def postgres_connect_args(database_url: str) -> dict:
+    """The session guards for a PostgreSQL URL; what the URL sets itself (e.g. `?options=`) wins."""
+    url = make_url(database_url)
+    if not url.get_backend_name().startswith("postgresql"):
+        return {}
+    connect_args = {k: v for k, v in POSTGRES_CONNECT_ARGS.items() if k not in url.query}
+    if "options" not in url.query:
+        connect_args["options"] = POSTGRES_OPTIONS
+    return connect_args
 
 
 def _tune_sqlite(engine: Engine) -> None:

@@ -20,18 +20,22 @@ from tests.ops.conftest import value
 
 
 class FakeConsumer:
-    """Just the three calls lag needs."""
+    """Just the three calls lag needs, with kafka-python's signatures; records the timeouts it is given."""
 
-    def __init__(self, ends: dict[TopicPartition, int], positions: dict[TopicPartition, int]):
+    def __init__(self, ends: dict[TopicPartition, int], positions: dict[TopicPartition, int | None]):
         self.ends, self.positions = ends, positions
+        self.timeouts: list[int | None] = []
 
     def assignment(self):
         return set(self.positions)
 
-    def end_offsets(self, partitions):
+    def end_offsets(self, partitions, timeout_ms=None):
+        self.timeouts.append(timeout_ms)
         return {p: self.ends[p] for p in partitions}
 
-    def position(self, partition):
+    def position(self, partition, timeout_ms=None):
+        """None, as kafka-python answers when the position is not known within the timeout."""
+        self.timeouts.append(timeout_ms)
         return self.positions[partition]
 
 
@@ -52,6 +56,11 @@ def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url):
     first, second = TopicPartition("sms.delivery-receipts", 0), TopicPartition("sms.delivery-receipts", 1)
     observability.record_consumer_lag("test-proc", FakeConsumer({first: 100, second: 7}, {first: 60, second: 7}))
     observability.record_consumer_lag("test-proc", FakeConsumer({first: 100}, {first: 90}))  # 1 was revoked
+    # a position not known in time keeps the last reading (10), rather than reporting the whole log as lag
+    slow = FakeConsumer({first: 120}, {first: None})
+    observability.record_consumer_lag("test-proc", slow)
+    # every call that waits on the broker is bounded: an unbounded one stalled a consumer loop after a rebalance
+    assert slow.timeouts and all(t is not None and 0 < t <= 5000 for t in slow.timeouts)
 
     upgrade(sqlite_url)
     engine = make_engine(sqlite_url)

@@ -1,0 +1,101 @@
+"""Bounded waits: no processor loop waits for ever on a row lock, an abandoned transaction, a dead server or Kafka."""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+from urllib.parse import quote
+
+import sqlalchemy
+from kafka import TopicPartition
+from sqlalchemy.exc import OperationalError
+
+from processors.db.engine import POSTGRES_OPTIONS, make_engine, postgres_connect_args
+from processors.registry import PROCESSORS
+from processors.runtime import ProcessorLoop, is_transient
+from smshooks.settings import load_settings
+
+
+def test_guards_apply_to_postgresql_only_and_the_url_wins():
+    guarded = postgres_connect_args("postgresql+psycopg://u@db/smshooks")
+    assert guarded["options"] == POSTGRES_OPTIONS and "lock_timeout" in POSTGRES_OPTIONS
+    assert guarded["keepalives"] == 1 and guarded["connect_timeout"] == 10
+    own = postgres_connect_args("postgresql+psycopg://u@db/smshooks?options=-c%20lock_timeout%3D5s&connect_timeout=3")
+    assert "options" not in own and "connect_timeout" not in own and own["keepalives"] == 1
+    assert postgres_connect_args("sqlite:///x.db") == {}
+
+
+def test_sessions_carry_the_timeouts(postgres_url):
+    engine = make_engine(postgres_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.scalar(sqlalchemy.text("SHOW lock_timeout")) == "1min"
+            assert connection.scalar(sqlalchemy.text("SHOW idle_in_transaction_session_timeout")) == "5min"
+    finally:
+        engine.dispose()
+
+
+def test_a_lock_held_by_a_stuck_session_ends_in_a_retried_error(postgres_url):
+    """A row lock nobody releases (its client is gone) fails the waiter with an error the runtime retries."""
+    options = quote("-c lock_timeout=300ms")
+    engine = make_engine(f"{postgres_url}?options={options}")
+    holder = make_engine(postgres_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(sqlalchemy.text("CREATE TABLE rows (id int PRIMARY KEY)"))
+            connection.execute(sqlalchemy.text("INSERT INTO rows VALUES (1)"))
+        stuck = holder.connect()
+        stuck.begin()
+        stuck.execute(sqlalchemy.text("SELECT id FROM rows WHERE id = 1 FOR UPDATE"))
+        failure: list[BaseException] = []
+
+        def wait_for_the_row() -> None:
+            try:
+                with engine.begin() as connection:
+                    connection.execute(sqlalchemy.text("SELECT id FROM rows WHERE id = 1 FOR NO KEY UPDATE"))
+            except BaseException as error:  # noqa: BLE001 - handed to the assertion below
+                failure.append(error)
+
+        waiter = threading.Thread(target=wait_for_the_row)
+        waiter.start()
+        waiter.join(timeout=10)
+        assert not waiter.is_alive(), "the lock wait did not end: lock_timeout is not applied"
+        stuck.rollback()
+        stuck.close()
+        assert len(failure) == 1 and isinstance(failure[0], OperationalError)
+        assert "lock timeout" in str(failure[0]) and is_transient(failure[0])
+    finally:
+        engine.dispose()
+        holder.dispose()
+
+
+class RecordingConsumer:
+    """The consumer calls commit and rewind make, with kafka-python's signatures; records their timeouts."""
+
+    def __init__(self) -> None:
+        self.timeouts: dict[str, int | None] = {}
+        self.partition = TopicPartition("sms.delivery-receipts", 0)
+
+    def assignment(self):
+        return {self.partition}
+
+    def commit(self, offsets=None, timeout_ms=None):
+        self.timeouts["commit"] = timeout_ms
+
+    def committed(self, partition, metadata=False, timeout_ms=None):
+        self.timeouts["committed"] = timeout_ms
+        return 7
+
+    def seek(self, partition, offset):
+        self.timeouts["seek"] = offset
+
+
+def test_consumer_calls_on_the_coordinator_are_bounded():
+    """kafka-python waits without limit by default; after a rebalance that blocked a loop with nothing logged."""
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], load_settings(environ={}), threading.Event(), None)
+    loop.consumer = consumer = RecordingConsumer()
+    loop._commit_offsets([SimpleNamespace(topic="sms.delivery-receipts", partition=0, offset=6)])
+    loop._rewind()
+    assert consumer.timeouts["seek"] == 7
+    for call in ("commit", "committed"):
+        assert consumer.timeouts[call] is not None and 0 < consumer.timeouts[call] <= 60_000, call
