@@ -43,7 +43,9 @@ def record(topic: str, partition: int, headers=()):
     return SimpleNamespace(topic=topic, partition=partition, headers=list(headers))
 
 
-def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url):
+def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url, monkeypatch):
+    # a processor run earlier in this test process may have started its server already: start ours regardless
+    monkeypatch.setattr(observability, "_server_started", False)
     port = free_port()
     assert observability.start_metrics_server(port, "127.0.0.1")
     assert not observability.start_metrics_server(port, "127.0.0.1")  # idempotent
