@@ -43,6 +43,12 @@ RETRIES = Counter(
 RELAYED = Counter(
     "smshooks_outbox_relayed_total", "Outbox rows published to Kafka.", ["processor"], registry=REGISTRY,
 )
+LATE_MATCHES = Counter(
+    "smshooks_processor_late_matches_total",
+    "Rows matched after a concurrent commit had hid them: by the post-commit re-check (settle) or the fallback sweep "
+    "(a rising sweep count means re-checks are failing).",
+    ["processor", "via"], registry=REGISTRY,
+)
 LAG = Gauge(
     "smshooks_consumer_lag", "Records behind the end of each assigned partition.",
     ["processor", "topic", "partition"], registry=REGISTRY,
@@ -103,6 +109,9 @@ def sync_counters(processor: str, stats: Any, records: list | None = None) -> di
         RETRIES.labels(processor).inc(delta["retries"])
     if delta.get("relayed", 0) > 0:
         RELAYED.labels(processor).inc(delta["relayed"])
+    for via, key in (("settle", "settled"), ("sweep", "swept")):
+        if delta.get(key, 0) > 0:
+            LATE_MATCHES.labels(processor, via).inc(delta[key])
     if delta.get("dead_lettered", 0) > 0:
         topics = sorted({record.topic for record in records or []}) or ["unknown"]
         DEAD_LETTERED.labels(processor, ",".join(topics)[:200]).inc(delta["dead_lettered"])

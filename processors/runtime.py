@@ -96,7 +96,8 @@ class Stats:
     dead_lettered: int = 0
     retries: int = 0
     relayed: int = 0
-    settled: int = 0
+    settled: int = 0  # rows the post-commit re-checks matched
+    swept: int = 0  # rows the fallback sweep matched
     errors: list[str] = field(default_factory=list)
 
 
@@ -405,6 +406,7 @@ class ProcessorLoop:
             done = self.processor.periodic(uow)
             uow.commit()
         if done:
+            self.stats.swept += done
             log.info("%s: periodic housekeeping applied %d rows", self.group, done)
 
     def _relay(self) -> None:

@@ -52,7 +52,7 @@ def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url, monk
 
     stats = Stats(batches=1, handled=3, duplicates=1, dead_lettered=1)
     observability.record_batch("test-proc", stats, [record("sms.delivery-receipts", 0)] * 5, 0.012)
-    stats.handled, stats.relayed = 5, 4
+    stats.handled, stats.relayed, stats.settled, stats.swept = 5, 4, 2, 1
     observability.sync_counters("test-proc", stats)  # what refresh() does between batches
 
     first, second = TopicPartition("sms.delivery-receipts", 0), TopicPartition("sms.delivery-receipts", 1)
@@ -81,6 +81,9 @@ def test_metrics_server_exposes_batches_lag_and_database_gauges(sqlite_url, monk
                  topic="sms.delivery-receipts") == 1
     assert value(text, "smshooks_outbox_relayed_total", processor="test-proc") == 4
     assert value(text, "smshooks_processor_batches_total", processor="test-proc") == 1
+    late = "smshooks_processor_late_matches_total"
+    assert value(text, late, processor="test-proc", via="settle") == 2
+    assert value(text, late, processor="test-proc", via="sweep") == 1
     lag = {"processor": "test-proc", "topic": "sms.delivery-receipts"}
     assert value(text, "smshooks_consumer_lag", partition="0", **lag) == 10
     assert 'partition="1"' not in text
