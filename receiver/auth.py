@@ -122,7 +122,11 @@ def vonage_signed_string(params: list[tuple[str, str]]) -> str:
 
 
 def verify_vonage_signature(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
-    """Vonage signed webhooks: `sig` = md5(signed string + secret) (the "md5hash" method), with a timestamp."""
+    """Vonage signed webhooks: `sig` over the sorted parameters with a timestamp, by the configured method.
+
+    `md5hash` (Vonage's default) is md5(signed string + secret); `md5`, `sha1`, `sha256` and `sha512` are the HMAC
+    of the signed string keyed by the secret.
+    """
     # our own control parameters (?account=, ?token=) are not Vonage's and are not in its signature
     params = [(k, v) for k, v in request.query + request.form if k not in {"account", "token"}]
     if request.headers.get("content-type", "").startswith("application/json"):
@@ -140,7 +144,11 @@ def verify_vonage_signature(scheme: AuthScheme, request: CallbackRequest, clock:
         raise Unauthorized("The Vonage sig and timestamp parameters are required.")
     _fresh(timestamp, scheme.tolerance_seconds, clock)
     signed = vonage_signed_string(params)
-    expected = hashlib.md5((signed + scheme.secret).encode()).hexdigest()
+    if scheme.method == "md5hash":
+        expected = hashlib.md5((signed + scheme.secret).encode()).hexdigest()
+    else:
+        # the HMAC methods: Vonage's SDKs send the hex digest in upper case, md5hash in lower case; compare folded
+        expected = hmac.new(scheme.secret.encode(), signed.encode(), scheme.method).hexdigest()
     if not equal(expected, signature.lower()):
         raise Unauthorized("The Vonage signature does not match.")
 

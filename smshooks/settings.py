@@ -38,6 +38,12 @@ class AuthScheme:
     token: str = ""
     allow: tuple[str, ...] = ()
     tolerance_seconds: int = 300
+    # vonage_signature only: the "signature method" chosen in the Vonage dashboard
+    method: str = "md5hash"
+
+
+# Vonage's signature methods: md5 of the signed string plus the secret, or an HMAC of it keyed by the secret
+VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 
 
 @dataclass(frozen=True)
@@ -180,6 +186,10 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
     }[scheme.scheme]
     if not getattr(scheme, needs):
         raise ConfigError(f"{key}.{needs}: required for scheme {scheme.scheme!r}")
+    if scheme.method != "md5hash" and scheme.scheme != "vonage_signature":
+        raise ConfigError(f"{key}.method: only the vonage_signature scheme takes a method")
+    if scheme.method not in VONAGE_SIGNATURE_METHODS:
+        raise ConfigError(f"{key}.method: {scheme.method!r} is not one of {', '.join(VONAGE_SIGNATURE_METHODS)}")
     if scheme.scheme == "ip_allow_list":
         import ipaddress
 

@@ -62,10 +62,16 @@ def webhook_headers(body: bytes, key: str = WEBHOOK_KEY, timestamp: float | None
     return {"webhook-id": message_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{signature}"}
 
 
-def vonage_signed(params: dict[str, str], secret: str = VONAGE_SECRET, timestamp: float | None = None) -> dict:
-    """Params plus `timestamp` and an md5hash `sig`, as Vonage signs webhooks."""
+def vonage_signed(params: dict[str, str], secret: str = VONAGE_SECRET, timestamp: float | None = None,
+                  method: str = "md5hash") -> dict:
+    """Params plus `timestamp` and a `sig`, as Vonage signs webhooks: md5hash in lower-case hex, the HMAC methods
+    in upper-case hex (as Vonage's SDKs write them)."""
     params = dict(params, timestamp=str(int(timestamp if timestamp is not None else time.time())), nonce="n-1")
-    sig = hashlib.md5((vonage_signed_string(list(params.items())) + secret).encode()).hexdigest()
+    signed = vonage_signed_string(list(params.items()))
+    if method == "md5hash":
+        sig = hashlib.md5((signed + secret).encode()).hexdigest()
+    else:
+        sig = hmac.new(secret.encode(), signed.encode(), method).hexdigest().upper()
     return dict(params, sig=sig)
 
 
@@ -197,7 +203,7 @@ def test_standard_webhooks_refuses_bad_signatures(webhooks_client, case):
                                              headers=headers))
 
 
-# --- vonage_signature (md5hash) -----------------------------------------------------------------------------------
+# --- vonage_signature (md5hash by default; HMAC methods) -------------------------------------------------------
 
 
 @pytest.fixture
@@ -235,6 +241,20 @@ def test_vonage_signature_refuses_bad_signatures(vonage_client, case):
         "no timestamp": {k: v for k, v in vonage_signed(VONAGE_MO).items() if k != "timestamp"},
     }[case]
     assert_unauthorized(vonage_client.get(f"{VONAGE_INBOUND}?{urlencode(params)}"))
+
+
+@pytest.mark.parametrize("method", ["md5", "sha1", "sha256", "sha512"])
+def test_vonage_signature_hmac_methods(make_client, method):
+    client = make_client(vendors={"vonage": {"auth": [
+        {"scheme": "vonage_signature", "secret": VONAGE_SECRET, "method": method}]}})
+    assert client.get(f"{VONAGE_INBOUND}?{urlencode(vonage_signed(VONAGE_MO, method=method))}").status_code == 200
+    assert client.post(VONAGE_INBOUND, data=vonage_signed(VONAGE_MO, method=method)).status_code == 200
+    # another method's signature, a wrong secret and a tampered parameter are all refused
+    other = "sha256" if method != "sha256" else "sha1"
+    for params in (vonage_signed(VONAGE_MO, method=other), vonage_signed(VONAGE_MO, method="md5hash"),
+                   vonage_signed(VONAGE_MO, secret="other-secret", method=method),
+                   dict(vonage_signed(VONAGE_MO, method=method), text="Hi tampered")):
+        assert_unauthorized(client.get(f"{VONAGE_INBOUND}?{urlencode(params)}"))
 
 
 # --- basic, bearer, url_token -------------------------------------------------------------------------------------

@@ -52,6 +52,10 @@ def test_invalid_values_name_the_key(environ, key):
         ({"sinch": {"auth": [{"scheme": "magic"}]}}, r"vendors.sinch.auth\[0\].scheme"),
         ({"fortytwo": {"auth": [{"scheme": "ip_allow_list", "allow": ["not-an-ip"]}]}}, "allow"),
         ({"jasmin": {"colour": "blue"}}, "vendors.jasmin.colour"),
+        ({"vonage": {"auth": [{"scheme": "vonage_signature", "secret": "s", "method": "sha384"}]}},
+         r"vendors.vonage.auth\[0\].method"),
+        ({"sinch": {"auth": [{"scheme": "sinch_hmac", "secret": "s", "method": "sha256"}]}},
+         r"vendors.sinch.auth\[0\].method"),
     ],
 )
 def test_invalid_vendor_tables_name_the_key(vendors, key):
