@@ -165,7 +165,9 @@ ADAPTER = VendorAdapter(
         # Status callbacks ignore the body, so they get our JSON answer with the event ids.
         "delivery-receipts": KindSpec(receipts, formats=("form",), schemas=(StatusCallbackSchema,),
                                       summary="Twilio message status callbacks"),
-        "inbound-messages": KindSpec(inbound, formats=("form",), schemas=(InboundSchema,), ack=twiml_ack,
-                                     summary="Twilio incoming messages (answered with empty TwiML)"),
+        # A number's "A message comes in" webhook may be set to HTTP GET: the parameters then come in the query
+        # string and Twilio signs the full URL with it (no body parameters).
+        "inbound-messages": KindSpec(inbound, methods=("POST", "GET"), formats=("form",), schemas=(InboundSchema,),
+                                     ack=twiml_ack, summary="Twilio incoming messages (answered with empty TwiML)"),
     },
 )

@@ -169,6 +169,21 @@ def test_twilio_signature_accepts_non_ascii_inbound(twilio_client):
     assert response.status_code == 200
 
 
+def test_twilio_inbound_by_get_is_signed_over_the_url_with_its_query(twilio_client, published):
+    params = {"MessageSid": "SMa3", "From": "+447700900123", "To": "+15005550006", "Body": "STOP",
+              "NumMedia": "0", "AccountSid": "AC1"}
+    path = f"{TWILIO_INBOUND}?{urlencode(params)}"
+    # a GET webhook has no body parameters: Twilio signs the URL alone
+    response = twilio_client.get(path, headers={"X-Twilio-Signature": twilio_signature(PUBLIC_BASE + path, {})})
+    assert response.status_code == 200 and response.mimetype == "text/xml"
+    [event] = published.events("sms.inbound-messages")
+    assert (event.payload.message_id, event.payload.text, event.payload.signature_valid) == ("SMa3", "STOP", True)
+    tampered = path.replace("STOP", "START")
+    assert_unauthorized(twilio_client.get(
+        tampered, headers={"X-Twilio-Signature": twilio_signature(PUBLIC_BASE + path, {})}))
+    assert_unauthorized(twilio_client.get(path))
+
+
 # --- standard_webhooks (generic) ----------------------------------------------------------------------------------
 
 
