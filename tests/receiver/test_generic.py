@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import pytest
 
 RECEIPT = {"message_id": "ABC-1", "status": "delivered", "occurred_at": "2024-03-05T10:15:42Z",
@@ -120,7 +122,11 @@ def test_broker_down_is_503_with_retry_after_not_500():
 
 
 def test_openapi_document_lists_callback_routes(client):
-    document = client.get("/openapi.json").get_json()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        document = client.get("/openapi.json").get_json()
+    # two vendors' nested schemas of one class name would be renamed silently by apispec, with this warning only
+    assert not [w for w in caught if "Multiple schemas resolved" in str(w.message)]
     assert document["openapi"].startswith("3.")
     assert "/v1/callbacks/generic/delivery-receipts" in document["paths"]
     assert "ErrorBody" in document["components"]["schemas"]
