@@ -10,9 +10,11 @@ On SQLite writers are serialized (BEGIN IMMEDIATE), so the interleaving itself i
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from processors.db.models import Click, Receipt, SentMessage
@@ -188,3 +190,71 @@ def test_a_late_receipt_and_a_re_match_of_an_earlier_one_never_overwrite_each_ot
     assert message.status == "delivered"
     outcomes = {r.vendor_status: r.outcome for r in receipts_of(session, "twilio")}
     assert outcomes == {"DELIVERED": "applied", "ACCEPTED-RETRY": "applied"}
+
+
+def test_corrected_sends_and_receipts_lock_shared_messages_in_one_order(postgres_url):
+    """A batch of corrected sends (B, then A) and a batch of receipts (A and B) overlap. Locked in batch order they
+    deadlocked (PostgreSQL aborted one batch after a second); both now lock in (vendor, message id) order, so one
+    waits for the other and both commit. Only PostgreSQL: SQLite serializes writers, so they cannot interleave."""
+    import sqlalchemy
+
+    from processors.db import upgrade
+    from processors.db.engine import make_engine, make_session_factory
+    from processors.handlers.sent_messages import prefetch_stored
+    from tests.processors.conftest import FakeUnitOfWork
+    from tests.processors.factories import settings_for
+
+    upgrade(postgres_url)
+    engine = make_engine(postgres_url)
+    watcher = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    try:
+        def make_uow() -> FakeUnitOfWork:
+            return FakeUnitOfWork(make_session_factory(engine), settings_for("127.0.0.1:1", "", postgres_url))
+
+        apply(make_uow, sent("sinch", "aaa"), sent("sinch", "bbb"))
+        corrections = [Envelope.wrap(sent("sinch", name, client_ref="corrected")) for name in ("bbb", "aaa")]
+        receipts = [Envelope.wrap(receipt("sinch", name, "delivered", 30)) for name in ("aaa", "bbb")]
+        outcome: dict[str, object] = {}
+
+        def reconcile() -> None:
+            try:
+                with make_uow() as uow:
+                    prefetch_sent_messages(receipts, uow)
+                    for envelope in receipts:
+                        handle_receipt(envelope, uow)
+                    uow.commit()
+                outcome["receipts"] = "committed"
+            except Exception as error:  # noqa: BLE001 - handed to the test thread
+                outcome["receipts"] = error
+
+        def waiting_for_a_lock() -> int:
+            with watcher.connect() as connection:
+                return connection.scalar(sqlalchemy.text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND wait_event_type = 'Lock'"))
+
+        sends = make_uow()
+        try:
+            with sends:
+                prefetch_stored(corrections, sends)
+                handle_sent_message(corrections[0], sends)  # B
+                reconciliation = threading.Thread(target=reconcile)
+                reconciliation.start()
+                deadline = time.monotonic() + 10
+                while not waiting_for_a_lock() and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                assert waiting_for_a_lock(), "the receipts batch never waited for the sends batch's locks"
+                handle_sent_message(corrections[1], sends)  # A: in batch order, the receipts batch held it
+                sends.commit()
+            outcome["sends"] = "committed"
+        except Exception as error:  # noqa: BLE001
+            outcome["sends"] = error
+        reconciliation.join(timeout=30)
+        assert outcome == {"sends": "committed", "receipts": "committed"}, outcome
+        with Session(engine) as session:
+            rows = session.scalars(select(SentMessage).where(SentMessage.vendor == "sinch")).all()
+            assert {(r.message_id, r.client_ref, r.status) for r in rows} == {
+                ("AAA", "corrected", "delivered"), ("BBB", "corrected", "delivered")}
+    finally:
+        watcher.dispose()
+        engine.dispose()
