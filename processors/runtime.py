@@ -50,6 +50,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 SETTLE_ATTEMPTS = 3
+# Handled events whose settle met a database outage, kept for the loop to settle once the database is back; past
+# this many the oldest are left to the periodic sweep (and a restart sweeps at once).
+UNSETTLED_LIMIT = 50_000
 # Bound on a consumer call that waits on the group coordinator (commit, committed offsets). kafka-python waits
 # without limit by default, and after a rebalance such a call can block the loop with nothing logged.
 KAFKA_CALL_TIMEOUT_MS = 15_000
@@ -163,6 +166,7 @@ class ProcessorLoop:
         self.backoff = Backoff()
         self.consumer: KafkaConsumer | None = None
         self.producer: KafkaProducer | None = None
+        self.unsettled: list[Envelope] = []
 
     def run(self) -> Stats:
         """Consume until stopped; each batch is applied and committed before its offsets."""
@@ -170,7 +174,9 @@ class ProcessorLoop:
             return self.stats
         needs_rewind = False
         last_relay = 0.0
-        last_periodic = time.monotonic()
+        # the first pass sweeps at once: a settle a previous run could not finish (crash during an outage) is
+        # caught at start, not a sweep interval later
+        last_periodic = float("-inf")
         try:
             while not self.stop_flag.is_set():
                 if needs_rewind:
@@ -186,9 +192,13 @@ class ProcessorLoop:
                 if records and not self._try(lambda records=records: self._process(records)):
                     needs_rewind = True
                     continue
-                if self.processor.periodic and time.monotonic() - last_periodic > self.settings.sweep_interval_seconds:
-                    self._try(self._periodic)
-                    last_periodic = time.monotonic()
+                if self.unsettled and self._try(lambda: self._settle(self.unsettled)):
+                    log.info("%s: settled %d events a database outage had interrupted", self.group,
+                             len(self.unsettled))
+                    self.unsettled = []
+                due = time.monotonic() - last_periodic > self.settings.sweep_interval_seconds
+                if self.processor.periodic and due and self._try(self._periodic):
+                    last_periodic = time.monotonic()  # a failed sweep (database away) runs again next turn
                 if records or time.monotonic() - last_relay > 1.0:
                     self._try(self._relay)
                     last_relay = time.monotonic()
@@ -257,15 +267,11 @@ class ProcessorLoop:
                 raise
             # A handler bug on one event must not stall its partition: retry event by event, DLQ the culprit.
             log.exception("%s: batch failed, isolating the failing event", self.group)
-            dead.extend(self._apply_one_by_one(decoded))
-            handled = []  # this rare path leaves settling to the periodic sweep
-        if handled and self.processor.settle is not None:
-            # A settle that met the other processor's settle on the same row (StaleDataError) must run again:
-            # rolled back, it also dropped rows only it could see. The batch is durable either way; a settle
-            # that still fails (the database is away) is left to the periodic sweep.
-            for _ in range(SETTLE_ATTEMPTS):
-                if self._try(lambda: self._settle(handled)):
-                    break
+            failed, handled = self._apply_one_by_one(decoded)
+            dead.extend(failed)
+        # The batch is durable either way; a settle that still fails (the database is away) is kept for the loop
+        if handled and self.processor.settle is not None and not self._settled(handled):
+            self._defer_settle(handled)
         self._dead_letter(dead)
         self._commit_offsets(records)
         observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
@@ -300,18 +306,20 @@ class ProcessorLoop:
         self.stats.skipped += skipped
         return [envelope for _, envelope, _ in to_handle]
 
-    def _apply_one_by_one(self, decoded: list[tuple[object, Envelope]]) -> list[tuple[object, str]]:
-        """Apply each event in its own unit of work; return the ones whose handler raised."""
-        failed = []
+    def _apply_one_by_one(
+        self, decoded: list[tuple[object, Envelope]]
+    ) -> tuple[list[tuple[object, str]], list[Envelope]]:
+        """Apply each event in its own unit of work; return the ones whose handler raised, and the handled ones."""
+        failed, handled = [], []
         for record, envelope in decoded:
             try:
-                self._apply([(record, envelope)])
+                handled.extend(self._apply([(record, envelope)]))
             except Exception as error:
                 if is_transient(error):
                     raise
                 failed.append((record, f"handler_error: {type(error).__name__}: {error}"))
                 self.stats.errors.append(f"{envelope.id}: {error!r}")
-        return failed
+        return failed, handled
 
     def _already_processed(self, session: Session, event_ids: list[str]) -> set[str]:
         """Which of these ids this group already applied (one indexed query per 500 ids)."""
@@ -398,6 +406,20 @@ class ProcessorLoop:
         if done:
             self.stats.settled += done
             log.info("%s: settled %d rows a concurrent commit had hidden", self.group, done)
+
+    def _settled(self, handled: list[Envelope]) -> bool:
+        """Run the settle, again when it fails: one that met the other processor's settle on the same row
+        (StaleDataError) was rolled back with rows only it could see. Whether it succeeded."""
+        return any(self._try(lambda: self._settle(handled)) for _ in range(SETTLE_ATTEMPTS))
+
+    def _defer_settle(self, handled: list[Envelope]) -> None:
+        """Keep the events of a settle that met a database outage for the loop to settle later: left to the
+        sweep alone, a receipt parked in the same instant as its sent message would wait minutes."""
+        room = UNSETTLED_LIMIT - len(self.unsettled)
+        if room < len(handled):
+            log.warning("%s: %d events wait for a settle already; %d more are left to the periodic sweep",
+                        self.group, len(self.unsettled), len(handled) - max(room, 0))
+        self.unsettled.extend(handled[: max(room, 0)])
 
     def _periodic(self) -> None:
         """The processor's housekeeping, in one transaction of its own; its output events go through the outbox."""

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from processors.db.models import Click, OptOutState, OutboxRecord, ProcessedEvent, Receipt, SentMessage
-from processors.runtime import Processor
+from processors.runtime import SETTLE_ATTEMPTS, Processor
 from receiver.contract import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_MESSAGE_STATUS,
@@ -219,6 +219,35 @@ def test_settle_runs_after_each_commit_and_stale_rows_are_retried(broker, topic_
     assert stale == {"left": 0, "settles": 0} and result["stats"].retries >= 3 and result["stats"].dead_lettered == 0
     assert sorted(settled) == sorted(e.id for e in envelopes)  # each once, after its batch
     assert committed_when_settled and all(committed_when_settled)
+
+
+def test_a_settle_that_meets_a_database_outage_is_finished_when_the_database_is_back(
+    broker, topic_prefix, migrated_url
+):
+    """Every attempt of a batch's settle fails (database away): its events are kept and settled by the loop later,
+    not left to the sweep (5 minutes by default, off here); later batches settle meanwhile as usual."""
+    from sqlalchemy.exc import OperationalError
+
+    settings = settings_for(broker.bootstrap_servers, topic_prefix, migrated_url, consumer_max_poll_records=50,
+                            sweep_interval_seconds=3600.0)
+    create_all_topics(settings)
+    outage = {"failures": SETTLE_ATTEMPTS + 2}  # more than one batch's attempts: the loop must come back to it
+    settled: list[str] = []
+
+    def settle(envelopes, uow):
+        if outage["failures"]:
+            outage["failures"] -= 1
+            raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+        settled.extend(e.id for e in envelopes)
+        return 0
+
+    envelopes = publish(settings, [receipt("twilio", f"SMo{n}", "delivered", n) for n in range(10)])
+    processor = Processor("deferring", (TOPIC_DELIVERY_RECEIPTS,),
+                          {DeliveryReceipt.ce_type: lambda envelope, uow: None}, settle=settle)
+    with running_processor(processor, settings) as result:
+        wait_for(lambda: sorted(settled) == sorted(e.id for e in envelopes), timeout=60)
+    assert outage["failures"] == 0 and result["stats"].retries >= SETTLE_ATTEMPTS + 2
+    assert sorted(settled) == sorted(e.id for e in envelopes)  # each settled once, after the outage
 
 
 def test_sends_and_receipts_arriving_together_all_match_without_the_sweep(broker, topic_prefix, migrated_url, session):
