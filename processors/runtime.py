@@ -50,9 +50,10 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 
 
 SETTLE_ATTEMPTS = 3
-# Handled events whose settle met a database outage, kept for the loop to settle once the database is back; past
-# this many the oldest are left to the periodic sweep (and a restart sweeps at once).
-UNSETTLED_LIMIT = 50_000
+# Handled events whose settle met a database outage, kept for the loop to settle once the database is back. Only
+# batches that committed just before an outage are kept (none commit during one), so a few batches at most; past
+# this many, further ones are left to the periodic sweep (and a restart sweeps at once).
+UNSETTLED_LIMIT = 10_000
 # Bound on a consumer call that waits on the group coordinator (commit, committed offsets). kafka-python waits
 # without limit by default, and after a rebalance such a call can block the loop with nothing logged.
 KAFKA_CALL_TIMEOUT_MS = 15_000
