@@ -9,7 +9,7 @@ from processors import observability
 from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, settle_parked, sweep_parked
-from processors.handlers.sent_messages import handle_sent_message, prefetch_stored, settle_sent_messages
+from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
 from processors.runtime import Processor, Stats, run
 from receiver.contract import (
     TOPIC_DELIVERY_RECEIPTS,
@@ -33,7 +33,7 @@ PROCESSORS: dict[str, Processor] = {
         (TOPIC_SENT_MESSAGES,),
         {SentMessage.ce_type: handle_sent_message},
         (TOPIC_MESSAGE_STATUS,),
-        prefetch=prefetch_stored,
+        prefetch=prefetch_sent_messages,
         settle=settle_sent_messages,
     ),
     "reconciliation": Processor(

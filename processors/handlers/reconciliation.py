@@ -20,6 +20,7 @@ from receiver.contract import (
     normalize_message_id,
     utc_now,
 )
+from receiver.contract import SentMessage as SentMessagePayload
 from smshooks.settings import Settings
 
 
@@ -58,27 +59,23 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
 
 
 def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
-    """Load (and lock) the sent messages a batch of receipts refers to, with one IN query per vendor and 500 ids."""
+    """Load and row-lock the sent messages a batch names (its receipts', or its sends' own), with one IN query per
+    vendor and 500 ids, in (vendor, message id) order.
+
+    Ids not found are remembered as None, so the batch asks the database once per (vendor, message id). Both
+    processors that change sent messages (reconciliation, sent-messages) prefetch through here, so they lock in
+    one global order and two batches touching the same messages wait for each other instead of deadlocking.
+    """
     wanted: dict[str, set[str]] = {}
     for envelope in envelopes:
         payload = envelope.payload
-        if isinstance(payload, DeliveryReceipt):
+        if isinstance(payload, DeliveryReceipt | SentMessagePayload):
             message_id = normalize_message_id(payload.vendor, payload.message_id)
-            wanted.setdefault(payload.vendor, set()).add(message_id)
-    load_sent_messages(uow, wanted)
-
-
-def load_sent_messages(uow: UnitOfWork, wanted: dict[str, set[str]]) -> None:
-    """Fill the unit's cache with these sent messages, row-locked in (vendor, message id) order.
-
-    Ids not found are remembered as None, so the batch asks the database once per (vendor, message id). Both
-    processors that change sent messages lock them through here, in one global order, so two batches touching
-    the same messages wait for each other instead of deadlocking.
-    """
+            if (payload.vendor, message_id) not in uow.sent_messages:
+                wanted.setdefault(payload.vendor, set()).add(message_id)
     with uow.session.no_autoflush:
         for vendor in sorted(wanted):
-            message_ids = [m for m in wanted[vendor] if (vendor, m) not in uow.sent_messages]
-            for chunk in in_chunks(message_ids):
+            for chunk in in_chunks(wanted[vendor]):
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
                 statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
                 for sent in uow.session.scalars(locked(statement.order_by(SentMessage.message_id))):
@@ -283,7 +280,7 @@ def sweep_parked(uow: UnitOfWork) -> int:
     awaited = [sent.id for sent in stored_sent_messages_awaited(uow.session, Receipt, Receipt.parked)]
     # PostgreSQL refuses FOR UPDATE with DISTINCT: lock them in a second read, which also refreshes them
     statement = locked(select(SentMessage).where(SentMessage.id.in_(awaited)))
-    statement = statement.order_by(SentMessage.vendor, SentMessage.message_id)  # the lock order of load_sent_messages
+    statement = statement.order_by(SentMessage.vendor, SentMessage.message_id)  # prefetch_sent_messages' lock order
     fresh = uow.session.scalars(statement.execution_options(populate_existing=True)).all()
     return sum(rematch_parked(uow, sent) for sent in fresh)
 

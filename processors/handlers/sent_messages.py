@@ -8,32 +8,13 @@ from processors.db.chunks import in_chunks
 from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers.clicks import attribute_earlier_clicks, attribute_waiting_clicks
-from processors.handlers.reconciliation import (
-    load_sent_messages,
-    rematch_parked,
-    rematch_receipts,
-    sent_message_by_id,
-)
+from processors.handlers.reconciliation import rematch_parked, rematch_receipts, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
 
 # Fields a later sent-message event for the same (vendor, message id) may correct; status never changes here.
 DESCRIPTIVE = ("raw_message_id", "batch_id", "campaign_id", "client_ref", "recipient", "sender", "parts",
                "sent_at", "received_at", "country_iso2", "account", "source_event_id")
-
-
-def prefetch_stored(envelopes: list[Envelope], uow: UnitOfWork) -> None:
-    """Load (and lock, in reconciliation's order) the batch's sent messages that are stored already.
-
-    A batch of corrected sends would otherwise lock them in batch order while a reconciliation batch locks them
-    in (vendor, message id) order: two rows taken in opposite orders deadlock until PostgreSQL aborts one batch.
-    """
-    wanted: dict[str, set[str]] = {}
-    for envelope in envelopes:
-        payload = envelope.payload
-        if isinstance(payload, SentMessagePayload):
-            wanted.setdefault(payload.vendor, set()).add(normalize_message_id(payload.vendor, payload.message_id))
-    load_sent_messages(uow, wanted)
 
 
 def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:

@@ -200,7 +200,6 @@ def test_corrected_sends_and_receipts_lock_shared_messages_in_one_order(postgres
 
     from processors.db import upgrade
     from processors.db.engine import make_engine, make_session_factory
-    from processors.handlers.sent_messages import prefetch_stored
     from tests.processors.conftest import FakeUnitOfWork
     from tests.processors.factories import settings_for
 
@@ -236,7 +235,7 @@ def test_corrected_sends_and_receipts_lock_shared_messages_in_one_order(postgres
         sends = make_uow()
         try:
             with sends:
-                prefetch_stored(corrections, sends)
+                prefetch_sent_messages(corrections, sends)
                 handle_sent_message(corrections[0], sends)  # B
                 reconciliation = threading.Thread(target=reconcile)
                 reconciliation.start()
