@@ -22,6 +22,7 @@ from prometheus_client import multiprocess as prometheus_multiprocess
 
 from receiver.contract import TOPIC_CALLBACKS_REJECTED
 from receiver.vendors.base import KINDS
+from receiver.views import redacted_path
 from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
 
 log = logging.getLogger("smshooks.requests")
@@ -106,13 +107,6 @@ def _labels(req: Request | None = None) -> tuple[str, str]:
     return (vendor if vendor in adapters else "unknown", kind if kind in KINDS else "unknown")
 
 
-def _redacted_path(req: Request) -> str:
-    """The path with a URL token cut, so a secret never reaches the logs."""
-    if (req.view_args or {}).get("path_token"):
-        return req.path.rsplit("/", 1)[0] + "/<redacted>"
-    return req.path
-
-
 def _start_clock() -> None:
     g.started_at = time.perf_counter()
 
@@ -140,7 +134,7 @@ def _observe(response: Response) -> Response:
         return response
     log.log(level, "request", extra={
         "method": req.method,
-        "path": _redacted_path(req),
+        "path": redacted_path(req),
         "status": response.status_code,
         "duration_ms": round(duration * 1000, 2),
         "vendor": vendor or getattr(state, "vendor", None),

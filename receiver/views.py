@@ -168,12 +168,11 @@ def safe_headers() -> dict[str, str]:
     return {k: v[:512] for k, v in request.headers.items() if k.lower() not in SECRET_HEADERS}
 
 
-def redacted_path() -> str:
-    """The path with a URL token replaced, so the secret never reaches Kafka."""
-    view_args = request.view_args or {}
-    if view_args.get("path_token"):
-        return request.path.rsplit("/", 1)[0] + "/<redacted>"
-    return request.path
+def redacted_path(req: Request) -> str:
+    """The path with a URL token replaced, so the secret never reaches Kafka or the logs."""
+    if (req.view_args or {}).get("path_token"):
+        return req.path.rsplit("/", 1)[0] + "/<redacted>"
+    return req.path
 
 
 def redacted_query() -> str:
@@ -196,7 +195,7 @@ def record_rejection(error: ApiError) -> None:
         text=error.text,
         errors=error.errors,
         method=request.method,
-        path=redacted_path(),
+        path=redacted_path(request),
         query=redacted_query(),
         content_type=request.content_type or "",
         headers=safe_headers(),
