@@ -225,7 +225,7 @@ def test_a_settle_that_meets_a_database_outage_is_finished_when_the_database_is_
     broker, topic_prefix, migrated_url
 ):
     """Every attempt of a batch's settle fails (database away): its events are kept and settled by the loop later,
-    not left to the sweep (5 minutes by default, off here); later batches settle meanwhile as usual."""
+    not left to the sweep (5 minutes by default, off here)."""
     from sqlalchemy.exc import OperationalError
 
     settings = settings_for(broker.bootstrap_servers, topic_prefix, migrated_url, consumer_max_poll_records=50,
