@@ -22,12 +22,15 @@ demo: install
 	$(BIN)/smshooks demo --url http://127.0.0.1:8000
 
 test: install
+	scripts/ensure-postgres
 	$(BIN)/python -m pytest -m "not slow" -rxX -p no:cacheprovider
 
 test-slow: install
+	scripts/ensure-postgres
 	$(BIN)/python -m pytest -m slow -rxX -p no:cacheprovider
 
 test-all: install
+	scripts/ensure-postgres
 	$(BIN)/python -m pytest -rxX -p no:cacheprovider
 
 bench: install

@@ -28,7 +28,7 @@ from processors.db import upgrade  # noqa: E402
 from smshooks.broker import LocalBroker, free_port  # noqa: E402
 from tests.reliability.load import Load  # noqa: E402
 
-PG_ADMIN_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_ADMIN_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
 TOKEN = "bench-token"
 
 

@@ -237,7 +237,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="100k instead of 1M sent messages")
     parser.add_argument("--receipts", type=int, default=4500, help="timed receipts per contender and size")
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     large = 100_000 if args.quick else 1_000_000
     small_rate, _ = measure(args.pg, 10_000, args.receipts)

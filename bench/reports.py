@@ -1,6 +1,6 @@
 """Bench: the reconciliation report over N sent messages on PostgreSQL, relative to a bare GROUP BY count.
 
-    python bench/reports.py [--rows 1000000] [--pg-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres]
+    python bench/reports.py [--rows 1000000] [--pg-url postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres]
 
 Creates a scratch database, migrates it, bulk-loads sent messages, receipts, clicks and opt-outs with COPY,
 then times the report (JSON, grouped by vendor and day) against `SELECT vendor, day, count(*) ... GROUP BY`
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--pg-url", default=os.environ.get(
-        "SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+        "SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 

@@ -43,7 +43,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--batch", type=int, default=500)
-    parser.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--pg", default="postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     url = create_database(args.pg)
     try:

@@ -12,7 +12,7 @@ from kafka import KafkaConsumer
 
 from smshooks.broker import LocalBroker, free_port
 
-PG_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+PG_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(scope="session")
