@@ -228,6 +228,8 @@ class DeliveryReceipt(Payload):
     account: str | None = None
     count: int | None = None
     signature_valid: bool | None = None
+    # described fields that did not parse ({"field", "reason"}): their text stays in raw, their value is null
+    parse_warnings: tuple[dict[str, str], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -297,6 +299,8 @@ class InboundMessage(Payload):
     concat: dict[str, Any] | None = None
     account: str | None = None
     signature_valid: bool | None = None
+    # described fields that did not parse ({"field", "reason"}): their text stays in raw, their value is null
+    parse_warnings: tuple[dict[str, str], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def check(self) -> None:
@@ -333,6 +337,8 @@ class LinkClick(Payload):
     country_iso2: str | None = None
     account: str | None = None
     signature_valid: bool | None = None
+    # described fields that did not parse ({"field", "reason"}): their text stays in raw, their value is null
+    parse_warnings: tuple[dict[str, str], ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def event_id(self) -> str:

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
+from contextvars import ContextVar
 from typing import Any
 
 from marshmallow import ValidationError, fields
@@ -15,6 +17,34 @@ from receiver.times import PARSERS, TimeFormatError
 
 MSISDN = re.compile(r"^\+?\d{3,15}$")
 SHORT_TEXT = 2000
+# the parse warnings of the callback being normalized: a list while a view collects them, else None
+PARSE_WARNINGS: ContextVar[list[dict[str, str]] | None] = ContextVar("parse_warnings", default=None)
+
+
+def warn(field_name: str, reason: str) -> None:
+    """Note that a described field did not parse; the view puts the note on the request's events."""
+    warnings = PARSE_WARNINGS.get()
+    if warnings is not None:
+        warnings.append({"field": field_name, "reason": reason.removeprefix(FORMAT_PREFIX)[:200]})
+
+
+class Described:
+    """Mixin for a field we only describe (a date, a price, a network code): a value that does not parse loads as
+    None with a parse warning instead of a 400, since refusing it would lose the whole receipt."""
+
+    def deserialize(self, value, attr=None, data=None, **kwargs):
+        try:
+            return super().deserialize(value, attr, data, **kwargs)
+        except ValidationError as exc:
+            messages = exc.messages if isinstance(exc.messages, list) else [str(exc.messages)]
+            warn(self.data_key or attr or self.name or "?", "; ".join(str(m) for m in messages))
+            return None
+
+
+@functools.cache
+def described(field_class: type[fields.Field]) -> type[fields.Field]:
+    """The tolerant twin of a field class: `described(VendorTime)("iso")` warns where VendorTime would refuse."""
+    return type(f"Described{field_class.__name__}", (Described, field_class), {})
 
 
 class VendorTime(fields.Field):

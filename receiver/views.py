@@ -5,14 +5,16 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Blueprint, Request, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
+from prometheus_client import Counter
 
 from receiver.auth import CallbackRequest, authenticate, parse_query
-from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, rejected_record, utc_now
+from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, Payload, rejected_record, utc_now
 from receiver.errors import (
     ApiError,
     MethodNotAllowed,
@@ -21,12 +23,17 @@ from receiver.errors import (
     ServiceUnavailable,
     validation_error,
 )
+from receiver.fields import PARSE_WARNINGS
 from receiver.parsing import media_type, parse_body, payload_format
 from receiver.publisher import PublishUnavailable
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
+PARSE_WARNING_COUNT = Counter(
+    "smshooks_parse_warnings_total", "Described fields that did not parse (kept raw, null in the event).",
+    ["vendor", "kind", "field"],
+)
 
 ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 # our own control parameters, never part of a vendor payload or of what we store
@@ -96,10 +103,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
         vendor=vendor, kind=kind, request_id=state.request_id, received_at=utc_now(), method=method,
         payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
     )
-    try:
-        payloads = spec.normalize(payload, ctx)
-    except ValidationError as exc:
-        raise validation_error(exc.messages) from None
+    payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
     publish(envelopes)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
@@ -107,6 +111,25 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
         text, mimetype = ack
         return Response(text, status=200, mimetype=mimetype)
     return accepted(state.request_id, envelopes)
+
+
+def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payload]:
+    """The request's events; described fields that did not parse become parse warnings on them, not a 400."""
+    warnings: list[dict[str, str]] = []
+    token = PARSE_WARNINGS.set(warnings)
+    try:
+        payloads = spec.normalize(payload, ctx)
+    except ValidationError as exc:
+        raise validation_error(exc.messages) from None
+    finally:
+        PARSE_WARNINGS.reset(token)
+    if not warnings:
+        return payloads
+    for warning in warnings:
+        PARSE_WARNING_COUNT.labels(ctx.vendor, ctx.kind, warning["field"][:64]).inc()
+    log.warning("parse warnings on %s %s: %s", ctx.vendor, ctx.kind, ", ".join(w["field"] for w in warnings))
+    noted = tuple(warnings)
+    return [replace(p, parse_warnings=noted) if hasattr(p, "parse_warnings") else p for p in payloads]
 
 
 def publish(envelopes: list[Envelope]) -> None:

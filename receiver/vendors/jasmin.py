@@ -12,7 +12,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
-from receiver.fields import Address, Code, Hex, Msisdn, StrictInteger, VendorTime
+from receiver.fields import Address, Code, Hex, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema, text_ack
 from receiver.vendors.fortytwo import SMPP_STATUSES
 
@@ -39,8 +39,8 @@ class ReceiptSchema(Schema):
     id_smsc = fields.String(validate=validate.Length(max=128))
     sub = fields.String(validate=validate.Length(max=16))
     dlvrd = fields.String(validate=validate.Length(max=16))
-    subdate = VendorTime("yymmddhhmm")
-    donedate = VendorTime("yymmddhhmm")
+    subdate = described(VendorTime)("yymmddhhmm")  # we only describe the SMSC's times: a bad one warns
+    donedate = described(VendorTime)("yymmddhhmm")
     err = Code()
     text = fields.String(validate=validate.Length(max=256))  # the first 20 characters of the message
 

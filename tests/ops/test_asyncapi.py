@@ -21,7 +21,8 @@ TOPICS = {name: value for name, value in vars(contract).items() if name.startswi
 SAMPLES = [
     contract.DeliveryReceipt(vendor="sinch", message_id="01HX:447700900123", status="delivered",
                              vendor_status="Delivered", received_at=NOW, occurred_at=NOW, recipient="447700900123",
-                             parts=2, signature_valid=True, raw={"format": "json", "payload": {"x": 1}}),
+                             parts=2, signature_valid=True, raw={"format": "json", "payload": {"x": 1}},
+                             parse_warnings=({"field": "price", "reason": "not a decimal"},)),
     contract.DeliveryReceipt(vendor="generic", message_id="m1", status="pending", vendor_status="queued",
                              received_at=NOW),
     contract.InboundMessage(vendor="generic", message_id="in-1", from_="447700900123", to="60777", received_at=NOW,

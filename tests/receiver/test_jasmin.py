@@ -102,7 +102,6 @@ def test_ucs2_text_is_taken_from_the_binary_copy(client, published):
     [
         (RECEIPTS, {k: v for k, v in LEVEL_2.items() if k != "message_status"}, "syntax_constraint_violation"),
         (RECEIPTS, dict(LEVEL_2, level="4"), "syntax_constraint_violation"),
-        (RECEIPTS, dict(LEVEL_2, donedate="2024-03-05"), "syntax_invalid_parameter_format"),
         (INBOUND, {k: v for k, v in MO.items() if k != "origin-connector"}, "syntax_constraint_violation"),
         (INBOUND, dict(MO, **{"from": "someone"}), "syntax_invalid_parameter_format"),
         (INBOUND, dict(MO, binary="xyz"), "syntax_invalid_parameter_format"),
