@@ -26,7 +26,7 @@ from receiver.errors import (
 from receiver.fields import PARSE_WARNINGS
 from receiver.parsing import media_type, parse_body, payload_format
 from receiver.publisher import PublishUnavailable
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+from receiver.vendors.base import CallbackContext, EntryRejection, KindSpec, VendorAdapter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
@@ -106,11 +106,13 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
     publish(envelopes)
+    if ctx.rejections:
+        record_entry_rejections(ctx.rejections)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
     if ack is not None:
         text, mimetype = ack
         return Response(text, status=200, mimetype=mimetype)
-    return accepted(state.request_id, envelopes)
+    return accepted(state.request_id, envelopes, ctx.rejections)
 
 
 def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payload]:
@@ -142,9 +144,11 @@ def publish(envelopes: list[Envelope]) -> None:
     g.event_count = len(envelopes)
 
 
-def accepted(request_id: str, envelopes: list[Envelope]) -> Response:
-    """The documented 200 body: the request id and every event id."""
-    body = {"status": "accepted", "request_id": request_id, "event_ids": [e.id for e in envelopes]}
+def accepted(request_id: str, envelopes: list[Envelope], rejections: list[EntryRejection] = ()) -> Response:
+    """The documented 200 body: the request id, every event id and any bundle entries kept as rejected."""
+    body: dict[str, Any] = {"status": "accepted", "request_id": request_id, "event_ids": [e.id for e in envelopes]}
+    if rejections:
+        body["rejected_entries"] = [{"entry": r.index, "code": r.error.code, "text": r.error.text} for r in rejections]
     return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")
 
 
@@ -204,9 +208,24 @@ def redacted_query() -> str:
     return "&".join(f"{k}={'<redacted>' if k in {'token', 'sig'} else v}" for k, v in pairs)
 
 
-def record_rejection(error: ApiError) -> None:
-    """Put a rejected callback on `sms.callbacks.rejected`; raise PublishUnavailable if Kafka is down."""
-    body = getattr(g, "raw_body", None)
+def record_entry_rejections(rejections: list[EntryRejection]) -> None:
+    """Put each bundle entry we do not serve on `sms.callbacks.rejected`; 503 if Kafka cannot take them (the
+    vendor's retry republishes the served entries under the same event ids)."""
+    try:
+        for rejection in rejections:
+            body = json.dumps(rejection.body, separators=(",", ":"), ensure_ascii=False).encode()
+            record_rejection(rejection.error, body=body, entry=rejection.index)
+    except PublishUnavailable as exc:
+        log.warning("could not record a rejected bundle entry: %s", exc)
+        raise ServiceUnavailable("A bundle entry was rejected but could not be recorded; retry later.") from None
+    log.info("bundle entries kept as rejected: %s", ", ".join(f"{r.index}:{r.error.code}" for r in rejections))
+
+
+def record_rejection(error: ApiError, body: bytes | None = None, entry: int | None = None) -> None:
+    """Put a rejected callback (or one rejected entry of a bundle, as its own replayable body) on
+    `sms.callbacks.rejected`; raise PublishUnavailable if Kafka is down."""
+    if body is None:
+        body = getattr(g, "raw_body", None)
     if body is None:
         body = request.stream.read(current_app.extensions["smshooks.settings"].max_body_bytes)
     key, headers, value = rejected_record(
@@ -225,6 +244,7 @@ def record_rejection(error: ApiError) -> None:
         body_base64=base64.b64encode(body).decode(),
         truncated=error.status == 413,
         received_at=utc_now(),
+        entry=entry,
     )
     current_app.extensions["smshooks.publisher"].publish_raw(TOPIC_CALLBACKS_REJECTED, key, headers, value)
 
