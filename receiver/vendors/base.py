@@ -29,6 +29,7 @@ class CallbackContext:
     account: str | None = None
     account_ids: tuple[str, ...] = ()
     signature_valid: bool | None = None
+    idempotency_token: str | None = None  # the vendor's per-callback token, the same on its retries (Twilio)
 
     def check_account(self, account_id: str | None) -> None:
         """403 when the payload names an account we are not configured for (only if ids are configured)."""
@@ -40,6 +41,8 @@ class CallbackContext:
         raw = {"format": self.payload_format, "payload": payload}
         if vendor_time is not None:
             raw["vendor_time"] = str(vendor_time)
+        if self.idempotency_token is not None:
+            raw["idempotency_token"] = self.idempotency_token
         raw.update(extra)
         return raw
 
@@ -67,6 +70,7 @@ class VendorAdapter:
 
     name: str
     kinds: dict[str, KindSpec] = field(default_factory=dict)
+    idempotency_header: str | None = None  # a header whose value is kept in each event's raw (idempotency_token)
 
 
 @functools.cache

@@ -403,10 +403,11 @@ def test_401s_are_not_recorded_but_a_later_400_is(sinch_client, token_client, pu
 
 @pytest.mark.parametrize("where", ["path", "query"])
 def test_secrets_never_reach_the_rejected_record(make_client, published, where):
-    client = make_client(vendors={"vonage": {"auth": [{"scheme": "url_token", "token": "url-secret-1"},
-                                                      {"scheme": "bearer", "token": "bearer-secret-1"}]}})
-    path = f"{VONAGE_INBOUND}/url-secret-1" if where == "path" else f"{VONAGE_INBOUND}?token=url-secret-1"
-    response = client.post(path, json=dict(VONAGE_MO, msisdn="not-a-number"),
+    # sinch: a vendor that can send both a URL token and a bearer token
+    client = make_client(vendors={"sinch": {"auth": [{"scheme": "url_token", "token": "url-secret-1"},
+                                                     {"scheme": "bearer", "token": "bearer-secret-1"}]}})
+    path = f"{SINCH_RECEIPTS}/url-secret-1" if where == "path" else f"{SINCH_RECEIPTS}?token=url-secret-1"
+    response = client.post(path, json=dict(SINCH_REPORT, recipient="not-a-number"),
                            headers={"Authorization": "Bearer bearer-secret-1"})
     assert response.status_code == 400 and response.get_json()["code"] == "syntax_invalid_parameter_format"
     [record] = published.records("sms.callbacks.rejected")
@@ -415,9 +416,9 @@ def test_secrets_never_reach_the_rejected_record(make_client, published, where):
     assert not any(b"secret" in header_value for _, header_value in record.headers)
     assert "authorization" not in {name.lower() for name in value["headers"]}
     if where == "path":
-        assert value["path"] == f"{VONAGE_INBOUND}/<redacted>"
+        assert value["path"] == f"{SINCH_RECEIPTS}/<redacted>"
     else:
-        assert value["path"] == VONAGE_INBOUND and value["query"] == "token=<redacted>"
+        assert value["path"] == SINCH_RECEIPTS and value["query"] == "token=<redacted>"
 
 
 def test_signature_headers_never_reach_the_rejected_record(sinch_client, published):
