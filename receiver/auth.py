@@ -77,7 +77,8 @@ def verify_sinch_hmac(scheme: AuthScheme, request: CallbackRequest, clock: Clock
     timestamp = request.headers.get("x-sinch-webhook-signature-timestamp")
     if not signature or not nonce or not timestamp:
         raise Unauthorized("The Sinch signature headers are missing.")
-    algorithm = SINCH_ALGORITHMS.get(request.headers.get("x-sinch-webhook-signature-algorithm", "HmacSHA256").lower())
+    named = request.headers.get("x-sinch-webhook-signature-algorithm", "").strip() or "HmacSHA256"
+    algorithm = SINCH_ALGORITHMS.get(named.lower())
     if algorithm is None:
         raise Unauthorized("The Sinch signature algorithm is not one of HmacSHA256, HmacSHA384, HmacSHA512.")
     _fresh(timestamp, scheme.tolerance_seconds, clock)
