@@ -21,6 +21,7 @@ from receiver.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    Unauthorized,
     validation_error,
 )
 from receiver.fields import PARSE_WARNINGS
@@ -77,7 +78,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     req, state = request._get_current_object(), g._get_current_object()
     settings = current_app.extensions["smshooks.settings"]
     state.vendor, state.kind = vendor, kind
-    _, spec = _adapter(vendor, kind)
+    adapter, spec = _adapter(vendor, kind)
     method, content_type = req.method, req.content_type
     if method not in spec.methods:
         raise MethodNotAllowed(headers={"Allow": ", ".join(spec.methods)})
@@ -88,20 +89,20 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     query = parse_query(req.query_string)
     account_name = dict(query).get("account")
     vendor_settings = settings.vendor(vendor)
-    schemes, account_ids = vendor_settings.auth, vendor_settings.account_ids
-    if account_name is not None:
-        account = vendor_settings.accounts.get(account_name)
-        if account is None:
-            raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor}.")
-        schemes, account_ids = account.auth, account.account_ids
+    account = vendor_settings.accounts.get(account_name) if account_name is not None else None
+    schemes = account.auth if account else vendor_settings.auth
+    account_ids = account.account_ids if account else vendor_settings.account_ids
     fmt = payload_format(method, content_type, spec.formats) if method != "GET" else "query"
     signature_valid = authenticate(schemes, _callback_request(req, settings, body, query, path_token, fmt, schemes))
+    if account_name is not None and account is None:
+        _refuse_unknown_account(vendor_settings, account_name)
     payload = parse_body(fmt, body, content_type, req.query_string)
     if fmt == "query":
         payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
     ctx = CallbackContext(
         vendor=vendor, kind=kind, request_id=state.request_id, received_at=utc_now(), method=method,
         payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
+        idempotency_token=req.headers.get(adapter.idempotency_header) if adapter.idempotency_header else None,
     )
     payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
@@ -132,6 +133,15 @@ def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payloa
     log.warning("parse warnings on %s %s: %s", ctx.vendor, ctx.kind, ", ".join(w["field"] for w in warnings))
     noted = tuple(warnings)
     return [replace(p, parse_warnings=noted) if hasattr(p, "parse_warnings") else p for p in payloads]
+
+
+def _refuse_unknown_account(vendor_settings, account_name: str) -> None:
+    """An unknown `?account=` is answered only after the vendor's own checks passed, so account names cannot be
+    probed: without credentials, a known and an unknown account both get 401. A vendor without checks of its own
+    whose accounts have some answers 401 too; one with no checks anywhere has nothing to hide (404)."""
+    if not vendor_settings.auth and any(account.auth for account in vendor_settings.accounts.values()):
+        raise Unauthorized("The credentials are missing or wrong.")
+    raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor_settings.name}.")
 
 
 def publish(envelopes: list[Envelope]) -> None:

@@ -38,6 +38,7 @@ class CallbackContext:
     account: str | None = None
     account_ids: tuple[str, ...] = ()
     signature_valid: bool | None = None
+    idempotency_token: str | None = None  # the vendor's per-callback token, the same on its retries (Twilio)
     # bundle entries we do not serve; the view records each on the rejected topic after publishing the rest
     rejections: list[EntryRejection] = field(default_factory=list, compare=False)
 
@@ -57,6 +58,8 @@ class CallbackContext:
         raw = {"format": self.payload_format, "payload": payload}
         if vendor_time is not None:
             raw["vendor_time"] = str(vendor_time)
+        if self.idempotency_token is not None:
+            raw["idempotency_token"] = self.idempotency_token
         raw.update(extra)
         return raw
 
@@ -84,6 +87,7 @@ class VendorAdapter:
 
     name: str
     kinds: dict[str, KindSpec] = field(default_factory=dict)
+    idempotency_header: str | None = None  # a header whose value is kept in each event's raw (idempotency_token)
 
 
 @functools.cache

@@ -161,6 +161,8 @@ def twiml_ack(envelopes: list[Envelope], ctx: CallbackContext) -> tuple[str, str
 
 ADAPTER = VendorAdapter(
     name="twilio",
+    # Twilio's per-webhook token, the same on its retries: kept in raw so consumers can spot a retried callback
+    idempotency_header="I-Twilio-Idempotency-Token",
     kinds={
         # Status callbacks ignore the body, so they get our JSON answer with the event ids.
         "delivery-receipts": KindSpec(receipts, formats=("form",), schemas=(StatusCallbackSchema,),

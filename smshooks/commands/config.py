@@ -23,9 +23,9 @@ def check(ctx: click.Context) -> None:
     data = dataclasses.asdict(settings)
     for vendor in data["vendors"].values():
         for scheme in vendor["auth"] + [s for a in vendor["accounts"].values() for s in a["auth"]]:
-            for secret in ("secret", "password", "token"):
+            for secret in ("secret", "password", "token", "secrets", "tokens", "account_secrets"):
                 if scheme.get(secret):
-                    scheme[secret] = "***"
+                    scheme[secret] = "***"  # the rotation lists and per-account tokens hold secrets too
     if data.get("api_token"):
         data["api_token"] = "***"
     data["effective_database_url"] = settings.effective_database_url
