@@ -6,7 +6,6 @@ Standard library HTTP only (urllib), so the runtime image needs nothing more tha
 from __future__ import annotations
 
 import json
-import os
 import random
 import urllib.error
 import urllib.parse
@@ -14,6 +13,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -148,10 +148,11 @@ def plan(count: int, seed: int | None) -> tuple[list[Message], list[tuple], str]
 @click.command("demo")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the running receiver.")
 @click.option("--count", default=200, show_default=True, type=click.IntRange(1, 1_000_000), help="Messages to send.")
-@click.option("--token", default=lambda: os.environ.get("SMSHOOKS_API_TOKEN", ""), show_default="$SMSHOOKS_API_TOKEN",
-              help="Bearer token for POST /v1/sent-messages, when the stack requires one.")
+@click.option("--token", default="", show_default="$SMSHOOKS_API_TOKEN, else the token `smshooks run` wrote",
+              help="Bearer token for POST /v1/sent-messages and the report link.")
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable stream.")
-def COMMAND(url: str, count: int, token: str, seed: int | None) -> None:  # noqa: N802 - the registry looks for this
+@click.pass_context
+def COMMAND(ctx: click.Context, url: str, count: int, token: str, seed: int | None) -> None:  # noqa: N802
     """Play a realistic mixed stream into a running stack, then print where the report is.
 
     \b
@@ -159,6 +160,11 @@ def COMMAND(url: str, count: int, token: str, seed: int | None) -> None:  # noqa
     some never) come back through the vendors' own callback URLs (generic and each adapter the demo
     knows), with STOP replies and link clicks mixed in, in shuffled order.
     """
+    from smshooks.cli import settings_from
+    from smshooks.session_token import client_token
+
+    settings = settings_from(ctx)
+    token = client_token(token or settings.api_token, Path(settings.data_dir))
     base = url.rstrip("/")
     messages, callbacks, run = plan(count, seed)
     statuses: Counter[int] = Counter()

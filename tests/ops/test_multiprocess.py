@@ -21,6 +21,7 @@ from tests.ops.conftest import value
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = {"vendor": "generic", "kind": "delivery-receipts"}
+API_TOKEN = "session-token-for-the-multiprocess-tests"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def server(broker, tmp_path_factory):
         SMSHOOKS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS="4",
         SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, SMSHOOKS_TOPIC_PREFIX=f"mp{uuid.uuid4().hex[:8]}.",
         SMSHOOKS_TOPIC_PARTITIONS="2", SMSHOOKS_DATA_DIR=str(tmp), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
-        SMSHOOKS_RATE_LIMIT_PER_SOURCE="100000/second",
+        SMSHOOKS_RATE_LIMIT_PER_SOURCE="100000/second", SMSHOOKS_API_TOKEN=API_TOKEN,
     )
     stdout = open(tmp / "stdout.log", "wb")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
@@ -50,7 +51,7 @@ def server(broker, tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start: {(tmp / 'stderr.log').read_text()[-2000:]}")
             time.sleep(0.2)
-    yield {"base": base, "dir": tmp / "prometheus", "stdout": tmp / "stdout.log", "process": process}
+    yield {"base": base, "data_dir": tmp, "dir": tmp / "prometheus", "stdout": tmp / "stdout.log", "process": process}
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -120,11 +121,16 @@ def test_log_lines_are_json_with_request_ids_and_masked_numbers(server):
     assert "447700900123" not in server["stdout"].read_text()
 
 
-def test_demo_plays_a_mixed_stream_into_the_running_stack(server):
+def test_demo_plays_a_mixed_stream_into_the_running_stack(server, monkeypatch):
+    """The demo finds the session token `smshooks run` writes under data_dir (no --token, no environment)."""
     from click.testing import CliRunner
 
     from smshooks.cli import main
+    from smshooks.session_token import TOKEN_FILE
 
+    (server["data_dir"] / TOKEN_FILE).write_text(API_TOKEN + "\n")
+    monkeypatch.delenv("SMSHOOKS_API_TOKEN", raising=False)
+    monkeypatch.setenv("SMSHOOKS_DATA_DIR", str(server["data_dir"]))
     result = CliRunner().invoke(main, ["demo", "--url", server["base"], "--count", "40", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert "40 sent messages" in result.output
