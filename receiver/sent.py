@@ -7,7 +7,6 @@ that will be reconciled against it.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -24,6 +23,7 @@ from receiver.parsing import parse_json, payload_format
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.views import accepted, publish, read_body
+from smshooks.settings import KNOWN_VENDORS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sent_messages", __name__)
@@ -31,7 +31,8 @@ bp = Blueprint("sent_messages", __name__)
 PATH = "/v1/sent-messages"
 MAX_ITEMS = 500
 MAX_MESSAGES = 10_000
-VENDOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# vendors whose receipts we can reconcile, plus FullSMS (send responses only): a send of any other can never match
+SENT_VENDORS = sorted(KNOWN_VENDORS | {"fullsms"})
 # Calling codes of common countries, for country_iso2; shared codes (1 NANP, 7 RU/KZ) are left out on purpose.
 CALLING_CODES = {
     "20": "EG", "27": "ZA", "30": "GR", "31": "NL", "32": "BE", "33": "FR", "34": "ES", "36": "HU", "39": "IT",
@@ -49,7 +50,7 @@ class SentMessageSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # the shape is ours: extra keys are dropped
 
-    vendor = fields.String(required=True, validate=validate.Regexp(VENDOR_NAME))
+    vendor = fields.String(required=True, validate=validate.OneOf(SENT_VENDORS))
     message_id = fields.String(required=True, validate=validate.Length(1, 128))
     recipient = Msisdn(required=True)
     sent_at = VendorTime("iso")
