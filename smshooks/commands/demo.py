@@ -159,6 +159,12 @@ def COMMAND(ctx: click.Context, url: str, count: int, token: str, seed: int | No
     Sent messages go to POST /v1/sent-messages; receipts (delivered, failed, expired, rejected, pending,
     some never) come back through the vendors' own callback URLs (generic and each adapter the demo
     knows), with STOP replies and link clicks mixed in, in shuffled order.
+
+    \b
+    Examples:
+      smshooks demo                                  # into `make run`'s stack, with its session token
+      smshooks demo --count 2000 --seed 7
+      smshooks demo --url http://127.0.0.1:8000 --token "$SMSHOOKS_API_TOKEN"   # e.g. docker compose
     """
     from smshooks.cli import settings_from
     from smshooks.session_token import client_token

@@ -93,7 +93,14 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
     """Start a local broker (unless SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS is set), migrate, serve and process.
 
     The receiver runs under gunicorn with docker/gunicorn.conf.py; all processors run in one process.
-    Ctrl-C stops every process this command started, the broker included.
+    Ctrl-C stops every process this command started, the broker included. Without api_token, a token is
+    generated for the session, printed, and kept in <data_dir>/api-token for `smshooks demo`.
+
+    \b
+    Examples:
+      smshooks run                                    # what `make run` calls
+      smshooks run --bind 127.0.0.1:8080
+      SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 SMSHOOKS_DATABASE_URL=postgresql+psycopg://... smshooks run
     """
     from processors.db import upgrade as upgrade_database
     from smshooks.broker import BrokerUnavailable, LocalBroker
