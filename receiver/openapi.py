@@ -104,7 +104,7 @@ def build_spec(app: Flask) -> dict:
     for contribute in app.extensions.get("smshooks.openapi", []):
         contribute(spec)
     spec.path(path="/healthz", operations={"get": {"summary": "Liveness", "responses": {"200": {"description": "up"}}}})
-    spec.path(path="/readyz", operations={"get": {"summary": "Readiness: Kafka (and database) reachable",
+    spec.path(path="/readyz", operations={"get": {"summary": "Readiness: Kafka reachable",
                                                    "responses": {"200": {"description": "ready"},
                                                                  "503": {"description": "not ready"}}}})
     return spec.to_dict()

@@ -49,12 +49,15 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes, their OpenAPI paths and the database readiness check; connects to nothing."""
+    """Register the routes and their OpenAPI paths; connects to nothing.
+
+    The database is not part of the receiver's /readyz: callbacks need only Kafka, and a database outage must
+    not take every receiver out of its load balancer (the read API answers 503 database_unavailable itself).
+    """
     from receiver.openapi import add_paths
 
     app.register_blueprint(bp)
     add_paths(app, _document)
-    app.extensions.setdefault("smshooks.readiness", {})["database"] = lambda: database_ready(app)
     app.extensions.setdefault("smshooks.read_engine_lock", threading.Lock())
 
 
@@ -73,7 +76,7 @@ def read_engine(app: Flask) -> Engine:
 
 
 def database_ready(app: Flask) -> bool:
-    """True when the database answers `SELECT 1` (a missing SQLite file is not ready, and is not created)."""
+    """True when the database answers `SELECT 1` (a missing SQLite file is not ready, and is not created); for tools."""
     url = app.extensions["smshooks.settings"].effective_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return False

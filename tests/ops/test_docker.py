@@ -118,3 +118,12 @@ def test_gunicorn_config_loads_and_keeps_its_promises(tmp_path):
     assert config["bind"] == "['127.0.0.1:8000']"
     assert int(config["graceful_timeout"]) >= 10
     assert "child_exit" in (DOCKER / "gunicorn.conf.py").read_text()
+    # no shared per-user control socket: two gunicorns on one host must not fight over one path
+    assert config["control_socket_disable"] == "True"
+    env["GUNICORN_CONTROL_SOCKET"] = str(tmp_path / "receiver.ctl")
+    result = subprocess.run(
+        [str(gunicorn), "--check-config", "--print-config", "-c", "docker/gunicorn.conf.py", "app:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    assert (config["control_socket"], config["control_socket_disable"]) == (str(tmp_path / "receiver.ctl"), "False")
