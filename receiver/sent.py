@@ -7,7 +7,6 @@ that will be reconciled against it.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -25,6 +24,7 @@ from receiver.phones import country_iso2
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.views import accepted, publish, read_body
+from smshooks.settings import KNOWN_VENDORS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sent_messages", __name__)
@@ -32,7 +32,8 @@ bp = Blueprint("sent_messages", __name__)
 PATH = "/v1/sent-messages"
 MAX_ITEMS = 500
 MAX_MESSAGES = 10_000
-VENDOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+# vendors whose receipts we can reconcile, plus FullSMS (send responses only): a send of any other can never match
+SENT_VENDORS = sorted(KNOWN_VENDORS | {"fullsms"})
 
 
 class SentMessageSchema(Schema):
@@ -41,7 +42,7 @@ class SentMessageSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # the shape is ours: extra keys are dropped
 
-    vendor = fields.String(required=True, validate=validate.Regexp(VENDOR_NAME))
+    vendor = fields.String(required=True, validate=validate.OneOf(SENT_VENDORS))
     message_id = fields.String(required=True, validate=validate.Length(1, 128))
     recipient = Msisdn(required=True)
     sent_at = VendorTime("iso")

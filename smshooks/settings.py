@@ -132,6 +132,8 @@ class Settings:
     opt_out_match_in_sentence: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9102
+    metrics_bind: str = "127.0.0.1"
+    metrics_token: str = ""
     vendors: dict[str, VendorSettings] = field(default_factory=dict)
 
     @property

@@ -146,6 +146,7 @@ def test_wrapper_values_win_over_the_response(client, published):
         (dict(CANONICAL, sent_at="yesterday"), "syntax_invalid_parameter_format", ["sent_at"]),
         (dict(CANONICAL, parts=0), "syntax_constraint_violation", ["parts"]),
         (dict(CANONICAL, vendor="No Such Vendor!"), "syntax_constraint_violation", ["vendor"]),
+        (dict(CANONICAL, vendor="acme"), "syntax_constraint_violation", ["vendor"]),  # no receipt could ever match
         ([CANONICAL, {"vendor": "x"}], "syntax_constraint_violation", ["1", "message_id"]),
         ([], "syntax_constraint_violation", ["_schema"]),
         ("just text", "syntax_constraint_violation", ["_schema"]),
