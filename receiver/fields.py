@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from receiver.errors import FORMAT_PREFIX
+from receiver.smpp import DataCodingError, parse_data_coding
 from receiver.times import PARSERS, TimeFormatError
 
 MSISDN = re.compile(r"^\+?\d{3,15}$")
@@ -123,6 +124,21 @@ class Code(fields.Field):
         if len(text) > 64:
             raise ValidationError("Code is too long.")
         return text
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class DataCoding(fields.Field):
+    """An SMPP data_coding as a raw byte, a number or a name (see receiver.smpp), loaded as its number."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValidationError(f"{FORMAT_PREFIX}expected a data_coding")
+        try:
+            return parse_data_coding(str(value))
+        except DataCodingError as exc:
+            raise ValidationError(f"{FORMAT_PREFIX}{exc}") from None
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value
