@@ -83,11 +83,16 @@ class Msisdn(fields.String):
 
 
 class Address(fields.String):
-    """A phone number or an alphanumeric sender id / short code, as vendors put in `to` and `from`."""
+    """A phone number or an alphanumeric sender id / short code, as vendors put in `to` and `from`; channel
+    addresses (Twilio `messenger:`, `rcs:` agent ids) need a longer `max_length` than SMS's 32."""
+
+    def __init__(self, max_length: int = 32, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_length = max_length
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text or len(text) > 32:
+        if not text or len(text) > self.max_length:
             raise ValidationError(f"{FORMAT_PREFIX}not a phone number or sender id: {text[:40]!r}")
         return text
 
