@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from marshmallow import ValidationError
 
+from receiver import smpp
 from receiver.fields import PARSE_WARNINGS
 from receiver.sent import country_iso2 as recipient_country
 from receiver.vendors import fortytwo, jasmin, mobivate
@@ -213,3 +214,26 @@ def test_jasmin_inbound_text(content, binary, coding, expected):
 )
 def test_sent_message_country_from_calling_code(recipient, expected):
     assert recipient_country(recipient) == expected
+
+
+@pytest.mark.parametrize("coding", range(256))
+def test_every_data_coding_decodes_any_bytes_or_says_binary(coding):
+    for message in (b"", b"\x00\xff", b"\x1b", b"\xd8\x00", bytes(range(256))):
+        text = smpp.decode(message, coding)
+        assert text is None or isinstance(text, str)
+    assert (smpp.decode(b"\x00", coding) is None) == (smpp.alphabet(coding) == smpp.BINARY)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("\x08", 8), ("\x03", 3), ("\xf0", 0xF0), ("\x0a", 10), ("8", 8), ("240", 240), ("UCS2", 8),
+     ("latin_1", 3), ("SMSC_DEFAULT_ALPHABET", 0)],
+)
+def test_data_coding_forms(value, expected):
+    assert smpp.parse_data_coding(value) == expected
+
+
+@pytest.mark.parametrize("value", ["KLINGON", "256", "", "  "])
+def test_data_coding_that_is_none_of_the_forms(value):
+    with pytest.raises(smpp.DataCodingError):
+        smpp.parse_data_coding(value)
