@@ -91,7 +91,14 @@ def _without_placeholders(payload: Any, optional: tuple[str, ...]) -> Any:
     if not isinstance(payload, dict):
         return payload
     return {name: value for name, value in payload.items()
-            if not (name in optional and isinstance(value, str) and value.strip() in ("", NOT_DEFINED))}
+            if not (name in optional and isinstance(value, str) and _placeholder(name, value))}
+
+
+def _placeholder(name: str, value: str) -> bool:
+    """Blank or ND; `coding` is a raw byte that may be whitespace (0x09, 0x0A, 0x0D, 0x20), so only empty counts."""
+    if name == "coding":
+        return value == ""
+    return value.strip() in ("", NOT_DEFINED)
 
 
 def inbound_text(content: str | None, binary: str | None, coding: int | None) -> str | None:

@@ -61,6 +61,7 @@ def acknowledged(response) -> None:
         ("Стоп".encode("utf-16-be"), b"UCS2", "Стоп"),  # Jasmin before 2017: coding as the SMPP name
         (b"STOP", b"SMSC_DEFAULT_ALPHABET", "STOP"),
         (b"Stop", None, "Stop"),  # no data_coding: SMPP's default
+        ("テスト".encode("iso2022_jp"), b"\x0a", "テスト"),  # ISO-2022-JP: its raw byte is a line feed
     ],
 )
 def test_mo_content_is_decoded_by_its_data_coding(client, published, method, content, coding, text):
