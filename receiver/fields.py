@@ -18,6 +18,9 @@ from receiver.times import PARSERS, TimeFormatError
 
 MSISDN = re.compile(r"^\+?\d{3,15}$")
 SHORT_TEXT = 2000
+# a message's content: bounded only by the request size limit (WhatsApp through Twilio carries 4,096 characters,
+# Jasmin joins the parts of a long MO), since a content we refuse is a message lost
+MESSAGE_TEXT = 32_768
 # the parse warnings of the callback being normalized: a list while a view collects them, else None
 PARSE_WARNINGS: ContextVar[list[dict[str, str]] | None] = ContextVar("parse_warnings", default=None)
 

@@ -12,7 +12,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from receiver import smpp
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
-from receiver.fields import Address, Code, DataCoding, Hex, StrictInteger, VendorTime, described
+from receiver.fields import MESSAGE_TEXT, Address, Code, DataCoding, Hex, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema, text_ack
 from receiver.vendors.fortytwo import SMPP_STATUSES
 
@@ -61,13 +61,13 @@ class InboundSchema(Schema):
     from_ = Address(required=True, data_key="from")  # a number or an alphanumeric sender (`from=Jasmin` in its docs)
     to = Address(required=True)
     origin_connector = fields.String(data_key="origin-connector", validate=validate.Length(max=128))
-    content = fields.String(validate=validate.Length(max=8000))  # the raw SMS bytes, percent-encoded
-    binary = described(Hex)(validate=validate.Length(max=16000))  # hexlified content; older releases omit it
+    content = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # the raw SMS bytes, percent-encoded
+    binary = described(Hex)(validate=validate.Length(max=2 * MESSAGE_TEXT))  # hexlified content; older releases omit it
     priority = described(Code)()  # 0-3, or a priority name (LEVEL_1) in older releases
     coding = described(DataCoding)()  # the data_coding byte, its number or its name: see receiver.smpp
     validity = fields.String(validate=validate.Length(max=64))
-    tlv_params = fields.String(validate=validate.Length(max=8000))  # a JSON string, kept as received
-    custom_tlvs = fields.String(validate=validate.Length(max=8000))
+    tlv_params = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # a JSON string, kept as received
+    custom_tlvs = fields.String(validate=validate.Length(max=MESSAGE_TEXT))
 
     @validates_schema
     def has_content(self, data: dict, **kwargs: Any) -> None:

@@ -8,7 +8,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, vali
 
 from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
-from receiver.fields import SHORT_TEXT, Address, Code, StrictInteger, VendorTime, described
+from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 STATUSES = {
@@ -120,7 +120,7 @@ class InboundSchema(TwilioSchema):
     MessageSid = fields.String(required=True, validate=validate.Length(1, 64))
     From = Address(required=True, max_length=256)  # `whatsapp:+1...`, `messenger:...` on channels
     To = described(Address)(max_length=256)
-    Body = fields.String(validate=validate.Length(max=SHORT_TEXT * 2))  # blank for picture-only MMS
+    Body = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # blank for picture-only MMS
     NumMedia = described(StrictInteger)(validate=validate.Range(0, MAX_MEDIA))
     NumSegments = described(StrictInteger)(validate=validate.Range(1, 255))
     AccountSid = fields.String(validate=validate.Length(max=64))

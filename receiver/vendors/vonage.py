@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
-from receiver.fields import SHORT_TEXT, Address, Code, Hex, StrictInteger, VendorTime, described, warn
+from receiver.fields import MESSAGE_TEXT, SHORT_TEXT, Address, Code, Hex, StrictInteger, VendorTime, described, warn
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 STATUSES = {
@@ -88,7 +88,7 @@ class InboundSchema(VonageSchema):
     messageId = fields.String(required=True, validate=validate.Length(1, 64))
     to = described(Address)()  # our virtual number
     type = described(fields.String)(validate=validate.OneOf(MESSAGE_TYPES))  # absent or new: read as text
-    text = fields.String(validate=validate.Length(max=SHORT_TEXT))
+    text = fields.String(validate=validate.Length(max=MESSAGE_TEXT))
     keyword = described(fields.String)(validate=validate.Length(max=SHORT_TEXT))
     message_timestamp = described(VendorTime)(*PUSH_TIME, data_key="message-timestamp")
     api_key = fields.String(data_key="api-key", validate=validate.Length(max=64))
@@ -96,7 +96,7 @@ class InboundSchema(VonageSchema):
     concat_ref = described(fields.String)(data_key="concat-ref", validate=validate.Length(1, 64))
     concat_part = described(StrictInteger)(data_key="concat-part", validate=validate.Range(1, 255))
     concat_total = described(StrictInteger)(data_key="concat-total", validate=validate.Range(1, 255))
-    data = fields.String(validate=validate.Length(max=SHORT_TEXT))  # binary content, as Vonage encodes it
+    data = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # binary content, as Vonage encodes it
     udh = described(Hex)()
     timestamp = fields.String(validate=validate.Length(max=20))  # signed webhooks only; checked by auth
     nonce = fields.String(validate=validate.Length(max=64))
