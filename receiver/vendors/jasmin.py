@@ -52,14 +52,14 @@ class ReceiptSchema(Schema):
 class InboundSchema(Schema):
     """A Jasmin MO from an HTTP client connector; long messages arrive already concatenated.
 
-    Essential: `id`, `from`, `to` and the content (`content`, or its hexlified copy `binary`)."""
+    Essential: `id`, `from` and the content (`content`, or its hexlified copy `binary`)."""
 
     class Meta:
         unknown = INCLUDE
 
     id = fields.String(required=True, validate=validate.Length(1, 128))
     from_ = Address(required=True, data_key="from")  # a number or an alphanumeric sender (`from=Jasmin` in its docs)
-    to = Address(required=True)
+    to = described(Address)()  # documented as always sent; an MO without it is still a message
     origin_connector = fields.String(data_key="origin-connector", validate=validate.Length(max=128))
     content = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # the raw SMS bytes, percent-encoded
     binary = described(Hex)(validate=validate.Length(max=2 * MESSAGE_TEXT))  # hexlified content; older releases omit it
@@ -141,7 +141,8 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     return [
         InboundMessage(
             vendor=VENDOR, message_id=normalize_message_id(VENDOR, message["id"]),
-            from_=digits_msisdn(message["from_"]), to=digits_msisdn(message["to"]), received_at=ctx.received_at,
+            from_=digits_msisdn(message["from_"]), to=digits_msisdn(message.get("to")) or "",
+            received_at=ctx.received_at,
             text=inbound_text(message.get("content"), message.get("binary"), message.get("coding")),
             binary=message.get("binary"), account=ctx.account, signature_valid=ctx.signature_valid,
             raw=ctx.raw(payload),

@@ -125,6 +125,7 @@ def test_invalid_callback_is_400_without_ack_and_recorded(client, published, pat
         (RECEIPTS, dict(LEVEL_2, level="4"), "sms.delivery-receipts", ["level"]),  # only describes the receipt
         (INBOUND, {k: v for k, v in MO.items() if k != "origin-connector"}, "sms.inbound-messages", []),
         (INBOUND, dict(MO, **{"from": "someone"}), "sms.inbound-messages", []),  # alphanumeric senders exist
+        (INBOUND, {k: v for k, v in MO.items() if k != "to"}, "sms.inbound-messages", []),
         (INBOUND, dict(MO, binary="xyz"), "sms.inbound-messages", ["binary"]),  # content still stands
     ],
 )
