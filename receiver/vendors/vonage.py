@@ -1,4 +1,5 @@
-"""vonage: SMS API delivery receipts and inbound messages, by GET query, form POST or JSON POST (all values text)."""
+"""vonage: SMS API delivery receipts and inbound messages, by GET query, form POST or JSON POST (all values text);
+Messages API callbacks (JSON with `message_uuid`) on the same routes are read by vonage_messages."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, SHORT_TEXT, Address, Code, Hex, StrictInteger, VendorTime, described, warn
+from receiver.vendors import vonage_messages
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 STATUSES = {
@@ -119,6 +121,8 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     """A delivery receipt: one event; `scts` identifies this status, since message-timestamp is push time."""
     if is_url_check(payload):
         return []
+    if vonage_messages.is_messages_api(payload):
+        return vonage_messages.receipts(payload, ctx)
     receipt = load(shared_schema(ReceiptSchema), payload)
     ctx.check_account(receipt.get("api_key"))
     error_code = receipt.get("err_code")
@@ -153,6 +157,8 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """An inbound message (or one part of a long one)."""
     if is_url_check(payload):
         return []
+    if vonage_messages.is_messages_api(payload):
+        return vonage_messages.inbound(payload, ctx)
     message = load(shared_schema(InboundSchema), payload)
     ctx.check_account(message.get("api_key"))
     binary = message.get("type") == "binary"
@@ -175,9 +181,15 @@ FORMATS = ("json", "form")
 ADAPTER = VendorAdapter(
     name="vonage",
     kinds={
-        "delivery-receipts": KindSpec(receipts, methods=METHODS, formats=FORMATS, schemas=(ReceiptSchema,),
-                                      summary="Vonage SMS API delivery receipts"),
-        "inbound-messages": KindSpec(inbound, methods=METHODS, formats=FORMATS, schemas=(InboundSchema,),
-                                     summary="Vonage SMS API inbound messages"),
+        "delivery-receipts": KindSpec(
+            receipts, methods=METHODS, formats=FORMATS,
+            schemas=(ReceiptSchema, vonage_messages.MessagesStatusSchema),
+            summary="Vonage SMS API delivery receipts and Messages API message statuses",
+        ),
+        "inbound-messages": KindSpec(
+            inbound, methods=METHODS, formats=FORMATS,
+            schemas=(InboundSchema, vonage_messages.MessagesInboundSchema),
+            summary="Vonage SMS API and Messages API inbound messages",
+        ),
     },
 )
