@@ -24,7 +24,8 @@ SMPP_COMMAND_STATUS_PREFIX = "ESME_R"
 NOT_DEFINED = "ND"
 # Optional parameters that an SMSC may leave empty or "ND"; either means absent rather than a malformed value.
 OPTIONAL_DLR_PARAMETERS = ("id_smsc", "sub", "dlvrd", "subdate", "donedate", "err", "text", "connector", "level")
-OPTIONAL_MO_PARAMETERS = ("binary", "priority", "coding", "validity", "tlv_params", "custom_tlvs")
+OPTIONAL_MO_PARAMETERS = ("to", "origin-connector", "binary", "priority", "coding", "validity", "tlv_params",
+                          "custom_tlvs")
 SMSC_TIME = ("yymmddhhmm",)  # YYMMDDhhmm[ss] and YYYYMMDDhhmm[ss]: Jasmin passes the SMSC's digits as they are
 
 
@@ -39,7 +40,9 @@ class ReceiptSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 128))  # Jasmin's message UUID
     message_status = fields.String(required=True, validate=validate.Length(1, 64))
     level = described(StrictInteger)(validate=validate.OneOf([1, 2, 3]))  # the level requested, always sent
-    connector = fields.String(validate=validate.Length(max=128))  # documented as always sent; older releases omit it
+    # documented as always sent (older releases omit it); level-2 DLRs carry the SMSC's message id here, not the
+    # connector (managers/dlr.py passes dlr_connector=pdu_dlr_id), so it only describes the receipt
+    connector = described(fields.String)(validate=validate.Length(max=128))
     id_smsc = described(fields.String)(validate=validate.Length(max=128))
     sub = described(fields.String)(validate=validate.Length(max=16))
     dlvrd = described(fields.String)(validate=validate.Length(max=16))
@@ -60,12 +63,12 @@ class InboundSchema(Schema):
     id = fields.String(required=True, validate=validate.Length(1, 128))
     from_ = Address(required=True, data_key="from")  # a number or an alphanumeric sender (`from=Jasmin` in its docs)
     to = described(Address)()  # documented as always sent; an MO without it is still a message
-    origin_connector = fields.String(data_key="origin-connector", validate=validate.Length(max=128))
+    origin_connector = described(fields.String)(data_key="origin-connector", validate=validate.Length(max=128))
     content = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # the raw SMS bytes, percent-encoded
     binary = described(Hex)(validate=validate.Length(max=2 * MESSAGE_TEXT))  # hexlified content; older releases omit it
     priority = described(Code)()  # 0-3, or a priority name (LEVEL_1) in older releases
     coding = described(DataCoding)()  # the data_coding byte, its number or its name: see receiver.smpp
-    validity = fields.String(validate=validate.Length(max=64))
+    validity = described(fields.String)(validate=validate.Length(max=64))  # `YYYY-MM-DD hh:mm:ss[.ffffff]`
     tlv_params = fields.String(validate=validate.Length(max=MESSAGE_TEXT))  # a JSON string, kept as received
     custom_tlvs = fields.String(validate=validate.Length(max=MESSAGE_TEXT))
 
