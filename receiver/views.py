@@ -106,7 +106,8 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     )
     payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
-    publish(envelopes)
+    if envelopes:  # a callback may carry no event (Vonage's URL check); there is nothing to wait an ack for
+        publish(envelopes)
     if ctx.rejections:
         record_entry_rejections(ctx.rejections)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
