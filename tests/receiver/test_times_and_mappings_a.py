@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from marshmallow import ValidationError
 
 from receiver import smpp
 from receiver.fields import PARSE_WARNINGS
