@@ -48,19 +48,21 @@ def test_config_check_runs_on_the_example_file_and_masks_every_secret(run):
     assert data["rate_limit_storage_uri"] == "redis://:***@cache:6379/0"
     assert data["vendors"]["sinch"]["auth"][0]["secret"] == "set"
     assert data["vendors"]["sinch"]["accounts"]["eu"]["auth"][0]["secret"] == "set"
-    assert data["vendors"]["jasmin"]["auth"][0]["username"] == "jasmin"  # not a secret
+    assert data["vendors"]["jasmin"]["auth"][1]["allow"] == ["192.0.2.10/32"]  # not a secret
 
 
 def test_config_check_warns_about_every_enabled_vendor_without_authentication(run, tmp_path):
     config = tmp_path / "smshooks.toml"
     config.write_text('[vendors.sinch]\nauth = [{ scheme = "sinch_hmac", secret = "s" }]\n'
-                      "[vendors.sinch.accounts.eu]\n"
+                      "[vendors.sinch.accounts.eu]\n"  # no auth of its own: keeps the vendor's
+                      "[vendors.sinch.accounts.open]\nauth = []\n"  # checks explicitly off
                       "[vendors.jasmin]\nenabled = false\n")
     result = run(["config", "check"], SMSHOOKS_CONFIG=str(config))
     assert result.exit_code == 0, result.output
     warned = {line.split("'")[1] for line in result.stderr.splitlines() if line.startswith("warning: vendor")}
     assert warned == {"mobivate", "fortytwo", "twilio", "vonage", "generic", "sinch"}
-    assert "vendor 'sinch' account 'eu' has no authentication" in result.stderr
+    assert "vendor 'sinch' account 'open' has no authentication" in result.stderr
+    assert "account 'eu'" not in result.stderr
     assert "vendor 'sinch' is enabled" not in result.stderr
     example = run(["config", "check"], SMSHOOKS_CONFIG=str(ROOT / "config.example.toml"))
     assert "warning" not in example.stderr  # every vendor of the example has its auth
