@@ -15,6 +15,7 @@ from receiver.auth import CallbackRequest, authenticate, parse_query
 from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, rejected_record, utc_now
 from receiver.errors import (
     ApiError,
+    InvalidJson,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
@@ -116,6 +117,9 @@ def publish(envelopes: list[Envelope]) -> None:
     except PublishUnavailable as exc:
         log.warning("publish failed: %s", exc)
         raise ServiceUnavailable() from None
+    except ValueError:
+        # the last guard: the event encoder refuses NaN and Infinity (not JSON), which parsing already refuses
+        raise InvalidJson("A value of the callback cannot be written as JSON (NaN or Infinity).") from None
     g.event_count = len(envelopes)
 
 
