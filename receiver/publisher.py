@@ -111,6 +111,8 @@ class KafkaPublisher(Publisher):
 
     def _send_and_wait(self, records: list[Record]) -> None:
         """Send every record, then wait for every ack within the publish timeout."""
+        if not records:
+            return  # nothing to publish is an answer, not a wait (and no reason to doubt the producer)
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
         producer = self._get_producer(deadline)
         try:
