@@ -40,14 +40,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "{asctime}{levelname}{name}{message}",
-            "style": "{",
-            "rename_fields": {"levelname": "level"},
-        },
+        # the app's formatter and masking: gunicorn's own lines (a request line, a traceback) can carry a URL
+        # token, a number or a credential too
+        "json": {"()": "smshooks.logs.json_formatter"},
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "filters": {"mask": {"()": "smshooks.logs.MaskingFilter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                            "filters": ["mask"]}},
     # the root logger is the app's (receiver.observability adds a masking JSON handler in each worker)
     "root": {"level": "INFO", "handlers": []},
     "loggers": {

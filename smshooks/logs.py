@@ -43,12 +43,26 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class MaskingJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter with tracebacks and stacks masked: it renders `exc_info` itself (ignoring the
+    filter's masked `exc_text`), and an exception's message or a frame's line can hold a number or a token."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        return mask(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return mask(super().formatStack(stack_info))
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger name, message and the record's extras."""
+    return MaskingJsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
+
+
 def json_handler(stream: Any = None) -> logging.Handler:
     """A stream handler writing one masked JSON object per line."""
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(
-        JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
-    )
+    handler.setFormatter(json_formatter())
     handler.addFilter(MaskingFilter())
     handler.smshooks_json = True  # type: ignore[attr-defined]
     return handler

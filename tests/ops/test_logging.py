@@ -64,3 +64,23 @@ def test_mask_keeps_ids_times_and_short_numbers():
     text = "event 6f1d7f0e-5a2b-4c1e-9a57-3d5c2b9e8a10 at 2024-03-05T10:15:42Z offset 1234567 took 12.5 ms"
     assert observability.mask(text) == text
     assert observability.mask("sig=abc&token=def") == "sig=<redacted>&token=<redacted>"
+
+
+def test_tracebacks_and_stacks_are_masked(log_lines):
+    """python-json-logger renders exc_info itself: the number, token and bearer value of an exception's message (or
+    of a local in a frame line) were written in clear."""
+    logger = logging.getLogger("smshooks.test")
+    try:
+        raise ValueError("no route for 447700900123 at /x?token=s3cr3t with Authorization: Bearer abc.def")
+    except ValueError:
+        logger.exception("unhandled error")
+    logger.warning("where we were for +447700900124", stack_info=True)
+    lines = log_lines()
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert "447700900123" not in text and "s3cr3t" not in text and "abc.def" not in text
+    assert "447700900124" not in text
+    [error] = [line for line in lines if line.get("message") == "unhandled error"]
+    assert "ValueError" in error["exc_info"] and "*********123" in error["exc_info"]
+    assert "token=<redacted>" in error["exc_info"] and "Bearer <redacted>" in error["exc_info"]
+    [warning] = [line for line in lines if line.get("message", "").startswith("where we were")]
+    assert "test_tracebacks_and_stacks_are_masked" in warning["stack_info"]
