@@ -173,10 +173,13 @@ def safe_headers() -> dict[str, str]:
 
 
 def redacted_path(req: Request) -> str:
-    """The path with a URL token replaced, so the secret never reaches Kafka or the logs."""
-    if (req.view_args or {}).get("path_token"):
-        return req.path.rsplit("/", 1)[0] + "/<redacted>"
-    return req.path
+    """The path with anything after `/v1/callbacks/<vendor>/<kind>/` replaced, so a URL token never reaches Kafka or
+    the logs, also when the path matches no route (`<token>/`, `<token>%2f`: 404)."""
+    path = req.path
+    parts = path.split("/", 5)
+    if len(parts) == 6 and parts[5] and parts[1] == "v1" and parts[2] == "callbacks":
+        return "/".join(parts[:5]) + "/<redacted>"
+    return path
 
 
 def redacted_query() -> str:

@@ -15,6 +15,9 @@ SECRET = re.compile(
     r"(?i)\b(token|sig|signature|secret|password|api_key|apikey)=([^&\s\"']+)|\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
 )
 
+# A URL token: whatever follows /v1/callbacks/<vendor>/<kind>/ in a request line, a path or a traceback.
+CALLBACK_TOKEN = re.compile(r"(/v1/callbacks/[^/\s?#\"']+/[^/\s?#\"']+/)[^\s?#\"']+")
+
 
 def _mask_number(match: re.Match[str]) -> str:
     """Every digit but the last 3 starred: enough to tell numbers apart in support, useless to a leak."""
@@ -24,8 +27,11 @@ def _mask_number(match: re.Match[str]) -> str:
 
 
 def mask(text: str) -> str:
-    """Phone numbers down to their last 3 digits and credentials blanked, for anything we log."""
+    """Phone numbers down to their last 3 digits and credentials (query and URL tokens) blanked, for anything we
+    log."""
     text = PHONE.sub(_mask_number, text)
+    if "/v1/callbacks/" in text:
+        text = CALLBACK_TOKEN.sub(r"\1<redacted>", text)
     return SECRET.sub(lambda m: f"{m.group(1)}=<redacted>" if m.group(1) else f"{m.group(3)} <redacted>", text)
 
 

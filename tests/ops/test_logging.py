@@ -84,3 +84,25 @@ def test_tracebacks_and_stacks_are_masked(log_lines):
     assert "token=<redacted>" in error["exc_info"] and "Bearer <redacted>" in error["exc_info"]
     [warning] = [line for line in lines if line.get("message", "").startswith("where we were")]
     assert "test_tracebacks_and_stacks_are_masked" in warning["stack_info"]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token/",  # no route: 404, and the request line was logged raw
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token%2f",
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token/extra",
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token",
+])
+def test_url_tokens_are_redacted_when_the_path_matches_no_route(client, log_lines, path):
+    response = client.get(path)
+    text = "\n".join(json.dumps(line) for line in log_lines())
+    assert "s3cr3t" not in text, text
+    [line] = [line for line in log_lines() if line.get("message") == "request"]
+    assert line["path"] == "/v1/callbacks/jasmin/delivery-receipts/<redacted>"
+    assert line["status"] == response.status_code
+
+
+def test_mask_redacts_url_tokens_in_any_text():
+    line = 'Invalid request line: "GET /v1/callbacks/jasmin/delivery-receipts/s3cr3t/x?id=1 HTTP/1.1"'
+    assert observability.mask(line) == ('Invalid request line: "GET /v1/callbacks/jasmin/delivery-receipts/<redacted>'
+                                        '?id=1 HTTP/1.1"')
+    assert observability.mask("/v1/callbacks/jasmin/delivery-receipts") == "/v1/callbacks/jasmin/delivery-receipts"
