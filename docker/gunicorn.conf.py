@@ -8,6 +8,8 @@ while acks are in flight. Environment:
   WEB_CONCURRENCY           worker processes (default: CPU count, at least 2)
   GUNICORN_THREADS          threads per worker (default 4: measured best in bench/receiver.py; more threads per
                             worker make kafka-python's producer thread wait longer for the GIL and lower throughput)
+  SMSHOOKS_REQUEST_READ_TIMEOUT  seconds a client has to send one whole request (default 10), then 408 and closed;
+                            requests are read on each worker's main thread, so slow clients never hold a thread
   PROMETHEUS_MULTIPROC_DIR  directory for the workers' shared metric files (a private one is made if unset)
 """
 
