@@ -16,9 +16,11 @@ from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, rejected_recor
 from receiver.errors import (
     ApiError,
     InvalidJson,
+    MalformedBody,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     validation_error,
 )
@@ -51,7 +53,20 @@ def _adapter(vendor: str, kind: str) -> tuple[VendorAdapter, KindSpec]:
 
 
 def read_body(req: Request, limit: int) -> tuple[bytes, bool]:
-    """The raw body up to `limit` bytes, and whether it was longer (413)."""
+    """The raw body up to `limit` bytes, and whether it was longer (413); 400 when its framing is broken, 408 when
+    the client does not send it within the worker's read deadline (smshooks/workers.py)."""
+    try:
+        return _read_body(req, limit)
+    except TimeoutError:
+        g.raw_body = b""
+        raise RequestTimeout() from None
+    except Exception as exc:  # noqa: BLE001 - the server's framing errors (gunicorn's InvalidChunkSize, NoMoreData...)
+        g.raw_body = b""  # what was read is gone with the broken framing; the rejection is kept without it
+        log.info("malformed request body: %s: %s", type(exc).__name__, str(exc)[:200])
+        raise MalformedBody() from None
+
+
+def _read_body(req: Request, limit: int) -> tuple[bytes, bool]:
     length = req.content_length
     if length is not None and length > limit:
         return req.stream.read(limit), True

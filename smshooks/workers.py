@@ -13,6 +13,7 @@ import time
 import uuid
 from functools import partial
 
+from gunicorn import util
 from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
@@ -23,7 +24,6 @@ REQUEST_READ_SECONDS = float(os.environ.get("SMSHOOKS_REQUEST_READ_TIMEOUT", "10
 # max_body_bytes, gunicorn 431 for huge headers) and its thread reads the rest within the same deadline.
 PREFETCH_LIMIT = 256 * 1024
 CONTENT_LENGTH = re.compile(rb"\ncontent-length[ \t]*:[ \t]*(\d+)")
-LAST_CHUNK = re.compile(rb"(?:^|\n)0+[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
 def request_complete(data: bytes | bytearray) -> bool:
@@ -38,10 +38,32 @@ def request_complete(data: bytes | bytearray) -> bool:
     head = bytes(data[:end]).lower()
     body_length = len(data) - end - 4
     if b"\ntransfer-encoding" in head:
-        body = bytes(data[end + 4:])
-        return body.endswith(b"\r\n\r\n") and LAST_CHUNK.search(body) is not None
+        return chunked_body_complete(bytes(data[end + 4:]))
     length = CONTENT_LENGTH.search(head)
     return length is None or body_length >= int(length.group(1))
+
+
+def chunked_body_complete(body: bytes) -> bool:
+    """Whether a chunked body has its last chunk and the end of its trailers, or is already malformed (a bad size
+    line or a chunk without its CRLF: the thread's parser answers 400 at once rather than the client a 408 later)."""
+    position = 0
+    while True:
+        end_of_size = body.find(b"\r\n", position)
+        if end_of_size < 0:
+            return len(body) - position > 1024  # no size line is that long
+        try:
+            size = int(body[position:end_of_size].split(b";", 1)[0], 16)
+        except ValueError:
+            return True
+        if size > PREFETCH_LIMIT:
+            return True  # more than is ever read ahead: the thread's parser or the app's 413 answers it
+        if size == 0:
+            return body[end_of_size:end_of_size + 4] == b"\r\n\r\n" or body.find(b"\r\n\r\n", end_of_size) >= 0
+        position = end_of_size + 2 + size + 2
+        if len(body) < position:
+            return False
+        if body[position - 2:position] != b"\r\n":
+            return True
 
 
 class PrefetchedSocket:
@@ -72,13 +94,33 @@ class PrefetchedSocket:
         return getattr(self.sock, name)
 
 
-def timeout_answer() -> bytes:
-    """408 with our error body and a fresh request id, written by the main thread to a client that stalled."""
+# gunicorn's own answers to requests it cannot parse, as codes of our error body
+SERVER_ERROR_CODES = {
+    400: "syntax_malformed_request", 403: "forbidden", 408: "request_timeout", 414: "uri_too_long",
+    417: "expectation_failed", 431: "request_header_fields_too_large", 500: "internal_error",
+    501: "not_implemented",
+}
+
+
+def error_answer(status: int, reason: str, text: str) -> bytes:
+    """A whole HTTP answer with our error body and a fresh X-Request-ID, for what never reaches the app."""
     request_id = str(uuid.uuid4())
-    body = json.dumps({"code": "request_timeout", "text": "The request was not received in time; send it again.",
+    body = json.dumps({"code": SERVER_ERROR_CODES.get(status, "error"), "text": text,
                        "request_id": request_id}).encode()
-    return (b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            b"Content-Length: %d\r\nX-Request-ID: %s\r\n\r\n%s" % (len(body), request_id.encode(), body))
+    return (b"HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\nX-Request-ID: %s\r\n\r\n%s"
+            % (status, reason.encode(), len(body), request_id.encode(), body))
+
+
+def timeout_answer() -> bytes:
+    """408 for a client that did not send its request in time, written by the main thread."""
+    return error_answer(408, "Request Timeout", "The request was not received in time; send it again.")
+
+
+def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
+    """Stands in for gunicorn.util.write_error (its HTML page): our error body, with X-Request-ID. gunicorn's
+    message is not echoed, as it can quote the request line and its URL token; the error log has it, masked."""
+    util.write_nonblock(sock, error_answer(status_int, reason, f"{reason}: the server could not read the request."))
 
 
 class BalancedThreadWorker(ThreadWorker):
@@ -106,6 +148,9 @@ class BalancedThreadWorker(ThreadWorker):
 
     def init_process(self) -> None:
         self.reading: dict = {}  # connections whose request is being read, oldest deadline first
+        # gunicorn has no setting for the body of its own 400/414/431 answers (an HTML page without X-Request-ID);
+        # its handle_error calls util.write_error, which this worker process points at our JSON error body
+        util.write_error = write_json_error
         super().init_process()
 
     def set_accept_enabled(self, enabled: bool) -> None:
@@ -170,10 +215,13 @@ class BalancedThreadWorker(ThreadWorker):
             return
         except OSError:
             data = b""
-        if not data:  # the client went away
+        if not data:  # the client went away, or half-closed after a partial request (its parser answers that)
             self._stop_reading(conn)
-            self.nr_conns -= 1
-            conn.close()
+            if conn.prefetch:
+                self._hand_over(conn)
+            else:
+                self.nr_conns -= 1
+                conn.close()
             return
         conn.prefetch += data
         if request_complete(conn.prefetch) or len(conn.prefetch) > PREFETCH_LIMIT:
