@@ -103,3 +103,25 @@ def test_what_gunicorn_refuses_has_our_error_body(server, request_bytes, status,
     assert_error_body(answered, headers, body, code)
     assert b"s3cr3t" not in body
     assert "s3cr3t" not in server.stderr_path.read_text()  # gunicorn's warning quotes the request line, masked
+
+
+def test_expect_100_continue_is_answered_before_the_body_and_only_once(server):
+    """curl, .NET and Java clients send `Expect: 100-continue` and hold the body back until they hear 100: the
+    worker, which reads the whole request before a thread takes it, must say it itself."""
+    head = (f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
+            f"Content-Length: {len(BODY)}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(head)
+        sock.settimeout(2)  # the worker's own answer, not the read deadline (5 s) or the client's patience
+        interim = sock.recv(64)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.sendall(BODY)
+        sock.settimeout(10)
+        answer = b""
+        while b"\r\n\r\n" not in answer or len(answer.split(b"\r\n\r\n", 1)[1]) < content_length(answer):
+            data = sock.recv(65536)
+            if not data:
+                break
+            answer += data
+    assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]  # no second 100 before the final answer
+    assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "accepted"
