@@ -18,8 +18,10 @@ import shutil
 import tempfile
 
 bind = os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000")
-# gthread that accepts a connection only with an idle thread, so kept-alive connections spread over the
-# workers (smshooks/workers.py has the measurement); its logger skips gunicorn's access log (we log each request)
+# gthread that reads each request whole on its main thread before a thread takes it (slow clients never hold a
+# thread; 408 at SMSHOOKS_REQUEST_READ_TIMEOUT) and accepts a connection only with an idle thread, so kept-alive
+# connections spread over the workers (smshooks/workers.py has the measurements); its logger skips gunicorn's
+# access log (we log each request)
 worker_class = "smshooks.workers.BalancedThreadWorker"
 logger_class = "smshooks.workers.ReceiverLogger"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))

@@ -125,3 +125,18 @@ def test_expect_100_continue_is_answered_before_the_body_and_only_once(server):
             answer += data
     assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]  # no second 100 before the final answer
     assert json.loads(answer.split(b"\r\n\r\n", 1)[1])["status"] == "accepted"
+
+
+def test_pipelined_requests_are_both_answered(server):
+    """Two requests in one write: the worker read both ahead; the second must not wait for more bytes."""
+    one = (f"POST {PATH} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+           f"Content-Length: {len(BODY)}\r\n\r\n").encode() + BODY
+    with socket.create_connection(("127.0.0.1", server.port), timeout=4) as sock:
+        sock.sendall(one + one)
+        answer = b""
+        while answer.count(b"HTTP/1.1 200 ") < 2:
+            data = sock.recv(65536)  # a timeout (4 s, inside the 5 s read deadline) fails the test
+            if not data:
+                break
+            answer += data
+    assert answer.count(b"HTTP/1.1 200 ") == 2, answer[:400]
