@@ -196,9 +196,10 @@ class BalancedThreadWorker(ThreadWorker):
         self.poller.unregister(client)
         self.keepalived_conns.remove(conn)
         conn.accepted_at = 0.0  # not a new connection: never holds back accepting
-        self._start_reading(conn)
+        self._start_reading(conn, readable=True)
 
-    def _start_reading(self, conn) -> None:
+    def _start_reading(self, conn, readable: bool = False) -> None:
+        """Read the connection's next request on this thread, with a fresh deadline."""
         conn.sock.deadline = time.monotonic() + REQUEST_READ_SECONDS
         conn.prefetch = bytearray(conn.sock.pending)
         conn.sock.pending = b""
@@ -206,6 +207,10 @@ class BalancedThreadWorker(ThreadWorker):
             self._hand_over(conn)
             return
         self.reading[conn] = conn.sock.deadline
+        if readable:  # bytes are waiting: a kept-alive request usually arrives whole, so no selector round trip
+            self._on_request_bytes(conn, conn.sock.sock)
+            if conn not in self.reading:
+                return
         self.poller.register(conn.sock.sock, selectors.EVENT_READ, partial(self._on_request_bytes, conn))
 
     def _on_request_bytes(self, conn, client) -> None:
