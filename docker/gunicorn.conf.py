@@ -8,6 +8,8 @@ while acks are in flight. Environment:
   WEB_CONCURRENCY           worker processes (default: CPU count, at least 2)
   GUNICORN_THREADS          threads per worker (default 4: measured best in bench/receiver.py; more threads per
                             worker make kafka-python's producer thread wait longer for the GIL and lower throughput)
+  SMSHOOKS_REQUEST_READ_TIMEOUT  seconds a client has to send one whole request (default 10), then 408 and closed;
+                            requests are read on each worker's main thread, so slow clients never hold a thread
   PROMETHEUS_MULTIPROC_DIR  directory for the workers' shared metric files (a private one is made if unset)
   GUNICORN_CONTROL_SOCKET   path of this instance's control socket for `gunicornc` (default: none)
 """
@@ -17,8 +19,10 @@ import shutil
 import tempfile
 
 bind = os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000")
-# gthread that accepts a connection only with an idle thread, so kept-alive connections spread over the
-# workers (smshooks/workers.py has the measurement); its logger skips gunicorn's access log (we log each request)
+# gthread that reads each request whole on its main thread before a thread takes it (slow clients never hold a
+# thread; 408 at SMSHOOKS_REQUEST_READ_TIMEOUT) and accepts a connection only with an idle thread, so kept-alive
+# connections spread over the workers (smshooks/workers.py has the measurements); its logger skips gunicorn's
+# access log (we log each request)
 worker_class = "smshooks.workers.BalancedThreadWorker"
 logger_class = "smshooks.workers.ReceiverLogger"
 workers = int(os.environ.get("WEB_CONCURRENCY", max(2, os.cpu_count() or 1)))
@@ -47,14 +51,13 @@ logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "json": {
-            "()": "pythonjsonlogger.json.JsonFormatter",
-            "format": "{asctime}{levelname}{name}{message}",
-            "style": "{",
-            "rename_fields": {"levelname": "level"},
-        },
+        # the app's formatter and masking: gunicorn's own lines (a request line, a traceback) can carry a URL
+        # token, a number or a credential too
+        "json": {"()": "smshooks.logs.json_formatter"},
     },
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr"}},
+    "filters": {"mask": {"()": "smshooks.logs.MaskingFilter"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
+                            "filters": ["mask"]}},
     # the root logger is the app's (receiver.observability adds a masking JSON handler in each worker)
     "root": {"level": "INFO", "handlers": []},
     "loggers": {

@@ -119,6 +119,8 @@ class ConfluentPublisher(Publisher):
 
     def _send_and_wait(self, records: list[Record]) -> None:
         """Enqueue every record, then wait for every delivery report within the publish timeout."""
+        if not records:
+            return  # a wait for zero delivery reports would never end: nothing to publish is an answer
         deadline = time.monotonic() + self.settings.publish_timeout_seconds
         producer = self._get_producer(deadline)
         deliveries = Deliveries(len(records))

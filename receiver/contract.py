@@ -99,8 +99,9 @@ def sinch_message_id(batch_id: str, recipient: str) -> str:
     return normalize_message_id("sinch", f"{batch_id}:{digits_msisdn(recipient)}")
 
 
-# one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options
-EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+# one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options; NaN and
+# Infinity are not JSON, so the encoder refuses them (ValueError) rather than publish an invalid value
+EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def deterministic_id(*parts: Any) -> str:

@@ -36,6 +36,16 @@ class InvalidJson(ApiError):
     text = "The body is not valid JSON."
 
 
+class MalformedBody(ApiError):
+    status, code, recorded = 400, "syntax_malformed_body", True
+    text = "The body's HTTP framing is broken (chunk size, chunk terminator or extension, or a truncated chunk)."
+
+
+class RequestTimeout(ApiError):
+    status, code = 408, "request_timeout"
+    text = "The request was not received in time; send it again."
+
+
 class InvalidParameterFormat(ApiError):
     status, code, recorded = 400, "syntax_invalid_parameter_format", True
     text = "The format of a field value is invalid."

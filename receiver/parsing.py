@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
@@ -87,7 +88,8 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
     if not text.strip():
         raise InvalidJson("The body is empty.")
     try:
-        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant)
+        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_refuse_constant,
+                              parse_float=_finite_float)
     except InvalidJson:
         raise
     except RecursionError:
@@ -105,6 +107,15 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
 
 def _refuse_constant(name: str) -> Any:
     raise InvalidJson(f"{name} is not valid JSON.")
+
+
+def _finite_float(literal: str) -> float:
+    """A JSON number as a float; one too large for a double (`1e999`) would become Infinity, which no JSON
+    encoder writes back, so it can never be published: refuse it."""
+    number = float(literal)
+    if math.isinf(number):
+        raise InvalidJson(f"The number {literal[:32]} is out of range.")
+    return number
 
 
 def parse_pairs(text: str) -> dict[str, str]:

@@ -212,6 +212,8 @@ def fortytwo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetim
 def mobivate(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
     """Mobivate's message record (or a list of them), one sent message each."""
     records = item["response"] if isinstance(item["response"], list) else [item["response"]]
+    if not records:
+        raise ValidationError(["No message record in the response."])  # like a Fortytwo response that sent none
     schema = shared_schema(MobivateMessageSchema)
     messages = []
     for record in records:

@@ -17,9 +17,12 @@ from receiver.auth import CallbackRequest, authenticate, parse_query
 from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, Payload, rejected_record, utc_now
 from receiver.errors import (
     ApiError,
+    InvalidJson,
+    MalformedBody,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
+    RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
     validation_error,
@@ -58,7 +61,20 @@ def _adapter(vendor: str, kind: str) -> tuple[VendorAdapter, KindSpec]:
 
 
 def read_body(req: Request, limit: int) -> tuple[bytes, bool]:
-    """The raw body up to `limit` bytes, and whether it was longer (413)."""
+    """The raw body up to `limit` bytes, and whether it was longer (413); 400 when its framing is broken, 408 when
+    the client does not send it within the worker's read deadline (smshooks/workers.py)."""
+    try:
+        return _read_body(req, limit)
+    except TimeoutError:
+        g.raw_body = b""
+        raise RequestTimeout() from None
+    except Exception as exc:  # noqa: BLE001 - the server's framing errors (gunicorn's InvalidChunkSize, NoMoreData...)
+        g.raw_body = b""  # what was read is gone with the broken framing; the rejection is kept without it
+        log.info("malformed request body: %s: %s", type(exc).__name__, str(exc)[:200])
+        raise MalformedBody() from None
+
+
+def _read_body(req: Request, limit: int) -> tuple[bytes, bool]:
     length = req.content_length
     if length is not None and length > limit:
         return req.stream.read(limit), True
@@ -152,6 +168,9 @@ def publish(envelopes: list[Envelope]) -> None:
     except PublishUnavailable as exc:
         log.warning("publish failed: %s", exc)
         raise ServiceUnavailable() from None
+    except ValueError:
+        # the last guard: the event encoder refuses NaN and Infinity (not JSON), which parsing already refuses
+        raise InvalidJson("A value of the callback cannot be written as JSON (NaN or Infinity).") from None
     g.event_count = len(envelopes)
 
 
@@ -207,10 +226,13 @@ def safe_headers() -> dict[str, str]:
 
 
 def redacted_path(req: Request) -> str:
-    """The path with a URL token replaced, so the secret never reaches Kafka or the logs."""
-    if (req.view_args or {}).get("path_token"):
-        return req.path.rsplit("/", 1)[0] + "/<redacted>"
-    return req.path
+    """The path with anything after `/v1/callbacks/<vendor>/<kind>/` replaced, so a URL token never reaches Kafka or
+    the logs, also when the path matches no route (`<token>/`, `<token>%2f`: 404)."""
+    path = req.path
+    parts = path.split("/", 5)
+    if len(parts) == 6 and parts[5] and parts[1] == "v1" and parts[2] == "callbacks":
+        return "/".join(parts[:5]) + "/<redacted>"
+    return path
 
 
 def redacted_query() -> str:

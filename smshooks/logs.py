@@ -15,6 +15,9 @@ SECRET = re.compile(
     r"(?i)\b(token|sig|signature|secret|password|api_key|apikey)=([^&\s\"']+)|\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]+"
 )
 
+# A URL token: whatever follows /v1/callbacks/<vendor>/<kind>/ in a request line, a path or a traceback.
+CALLBACK_TOKEN = re.compile(r"(/v1/callbacks/[^/\s?#\"']+/[^/\s?#\"']+/)[^\s?#\"']+")
+
 
 def _mask_number(match: re.Match[str]) -> str:
     """Every digit but the last 3 starred: enough to tell numbers apart in support, useless to a leak."""
@@ -24,8 +27,11 @@ def _mask_number(match: re.Match[str]) -> str:
 
 
 def mask(text: str) -> str:
-    """Phone numbers down to their last 3 digits and credentials blanked, for anything we log."""
+    """Phone numbers down to their last 3 digits and credentials (query and URL tokens) blanked, for anything we
+    log."""
     text = PHONE.sub(_mask_number, text)
+    if "/v1/callbacks/" in text:
+        text = CALLBACK_TOKEN.sub(r"\1<redacted>", text)
     return SECRET.sub(lambda m: f"{m.group(1)}=<redacted>" if m.group(1) else f"{m.group(3)} <redacted>", text)
 
 
@@ -43,12 +49,26 @@ class MaskingFilter(logging.Filter):
         return True
 
 
+class MaskingJsonFormatter(JsonFormatter):
+    """python-json-logger's formatter with tracebacks and stacks masked: it renders `exc_info` itself (ignoring the
+    filter's masked `exc_text`), and an exception's message or a frame's line can hold a number or a token."""
+
+    def formatException(self, ei) -> str:  # noqa: N802 - logging's name
+        return mask(super().formatException(ei))
+
+    def formatStack(self, stack_info: str) -> str:  # noqa: N802 - logging's name
+        return mask(super().formatStack(stack_info))
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line: time, level, logger name, message and the record's extras."""
+    return MaskingJsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
+
+
 def json_handler(stream: Any = None) -> logging.Handler:
     """A stream handler writing one masked JSON object per line."""
     handler = logging.StreamHandler(stream or sys.stdout)
-    handler.setFormatter(
-        JsonFormatter("{asctime}{levelname}{name}{message}", style="{", rename_fields={"levelname": "level"})
-    )
+    handler.setFormatter(json_formatter())
     handler.addFilter(MaskingFilter())
     handler.smshooks_json = True  # type: ignore[attr-defined]
     return handler

@@ -16,16 +16,31 @@ class ParameterError(ValueError):
         self.name, self.message, self.kind = name, message, kind
 
 
+# Report times stay well inside datetime's years 1-9999: a report subtracts days (the default range) and ages
+# (missing receipts) from them, which overflowed near year 1 (a 500); no SMS was sent before 1970.
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
+
 def parse_time(name: str, value: str) -> datetime:
-    """A UTC instant from `YYYY-MM-DD` (midnight UTC) or ISO 8601 (naive means UTC, `Z` accepted)."""
+    """A UTC instant from `YYYY-MM-DD` (midnight UTC) or ISO 8601 (naive means UTC, `Z` accepted), between
+    EARLIEST and LATEST."""
     text = (value or "").strip()
     try:
         if len(text) == 10:
-            return datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
-        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+            parsed = datetime.combine(date.fromisoformat(text), time(), tzinfo=UTC)
+        else:
+            parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
     except ValueError:
         raise ParameterError(name, f"{value[:40]!r} is not a date (YYYY-MM-DD) or ISO 8601 time") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        instant = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00+01:00 is before year 1 in UTC
+        instant = EARLIEST - timedelta(days=1)
+    if not EARLIEST <= instant < LATEST:
+        raise ParameterError(name, f"{value[:40]!r} is out of range: choose a time from {EARLIEST:%Y-%m-%d} "
+                                   f"to before {LATEST:%Y-%m-%d}", kind="constraint")
+    return instant
 
 
 def parse_range(start: str | None, end: str | None, now: datetime) -> tuple[datetime, datetime]:

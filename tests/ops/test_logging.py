@@ -79,3 +79,45 @@ def test_kafka_python_info_lines_are_quiet_at_info():
     configure_logging("ERROR")
     assert logging.getLogger("kafka").getEffectiveLevel() == logging.ERROR
     configure_logging("INFO")
+
+
+def test_tracebacks_and_stacks_are_masked(log_lines):
+    """python-json-logger renders exc_info itself: the number, token and bearer value of an exception's message (or
+    of a local in a frame line) were written in clear."""
+    logger = logging.getLogger("smshooks.test")
+    try:
+        raise ValueError("no route for 447700900123 at /x?token=s3cr3t with Authorization: Bearer abc.def")
+    except ValueError:
+        logger.exception("unhandled error")
+    logger.warning("where we were for +447700900124", stack_info=True)
+    lines = log_lines()
+    text = "\n".join(json.dumps(line) for line in lines)
+    assert "447700900123" not in text and "s3cr3t" not in text and "abc.def" not in text
+    assert "447700900124" not in text
+    [error] = [line for line in lines if line.get("message") == "unhandled error"]
+    assert "ValueError" in error["exc_info"] and "*********123" in error["exc_info"]
+    assert "token=<redacted>" in error["exc_info"] and "Bearer <redacted>" in error["exc_info"]
+    [warning] = [line for line in lines if line.get("message", "").startswith("where we were")]
+    assert "test_tracebacks_and_stacks_are_masked" in warning["stack_info"]
+
+
+@pytest.mark.parametrize("path", [
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token/",  # no route: 404, and the request line was logged raw
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token%2f",
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token/extra",
+    "/v1/callbacks/jasmin/delivery-receipts/s3cr3t-token",
+])
+def test_url_tokens_are_redacted_when_the_path_matches_no_route(client, log_lines, path):
+    response = client.get(path)
+    text = "\n".join(json.dumps(line) for line in log_lines())
+    assert "s3cr3t" not in text, text
+    [line] = [line for line in log_lines() if line.get("message") == "request"]
+    assert line["path"] == "/v1/callbacks/jasmin/delivery-receipts/<redacted>"
+    assert line["status"] == response.status_code
+
+
+def test_mask_redacts_url_tokens_in_any_text():
+    line = 'Invalid request line: "GET /v1/callbacks/jasmin/delivery-receipts/s3cr3t/x?id=1 HTTP/1.1"'
+    assert observability.mask(line) == ('Invalid request line: "GET /v1/callbacks/jasmin/delivery-receipts/<redacted>'
+                                        '?id=1 HTTP/1.1"')
+    assert observability.mask("/v1/callbacks/jasmin/delivery-receipts") == "/v1/callbacks/jasmin/delivery-receipts"

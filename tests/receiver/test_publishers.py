@@ -42,3 +42,13 @@ def test_each_producer_answers_503_within_the_timeout_when_kafka_is_away(produce
 def test_auto_prefers_librdkafka():
     app = create_app({"kafka_bootstrap_servers": "127.0.0.1:9", "kafka_producer": "auto"})
     assert isinstance(app.extensions["smshooks.publisher"], ConfluentPublisher)
+
+
+@pytest.mark.parametrize("producer", sorted(PRODUCERS))
+def test_nothing_to_publish_is_an_answer_not_a_wait_and_keeps_the_producer(make_client, producer):
+    client = make_client(kafka_producer=producer, publish_timeout_seconds=1)
+    publisher = client.application.extensions["smshooks.publisher"]
+    assert client.post("/v1/callbacks/generic/delivery-receipts", json=RECEIPT).status_code == 200
+    producer_before = publisher._producer
+    publisher.publish([])  # a wait for zero delivery reports never ended: PublishUnavailable, producer discarded
+    assert publisher._producer is producer_before

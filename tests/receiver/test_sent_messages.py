@@ -157,6 +157,8 @@ def test_wrapper_values_win_over_the_response(client, published):
         (dict(FORTYTWO, response=dict(FORTYTWO["response"], results={"not-a-number": {"message_id": "1"}})),
          "syntax_invalid_parameter_format", ["response", "results"]),
         (dict(MOBIVATE, response={"id": "x"}), "syntax_constraint_violation", ["response", "recipient"]),
+        # an empty list of records: before, a wait for zero deliveries that ended in 503 after the publish timeout
+        (dict(MOBIVATE, response=[]), "syntax_constraint_violation", ["response"]),
         (dict(SINCH, response=dict(SINCH["response"], to=[])), "syntax_constraint_violation", ["response", "to"]),
         (dict(SINCH, response="01HZX"), "syntax_constraint_violation", ["response"]),
         ({k: v for k, v in FULLSMS.items() if k != "recipients"}, "syntax_constraint_violation", ["recipients"]),

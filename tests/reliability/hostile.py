@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from hypothesis import strategies as st
 
-DOCUMENTED = {200, 400, 401, 403, 404, 405, 413, 415, 429, 503}
+DOCUMENTED = {200, 400, 401, 403, 404, 405, 408, 413, 415, 429, 503}
 ERROR_KEYS = {"code", "text", "errors", "request_id"}
 VENDORS = ("mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "fullsms")
 KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")

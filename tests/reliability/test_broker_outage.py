@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from receiver.contract import topic_name
+from receiver.publisher import PROBE_INTERVAL_SECONDS
 from tests.conftest import consume_all
 from tests.reliability.conftest import Gunicorn
 from tests.reliability.load import Load
@@ -76,7 +77,7 @@ def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_pa
         restored_at = time.monotonic()
         proxy.restore()
         recovered_at = wait_for_200(server.base, 20)
-        time.sleep(3)
+        time.sleep(3 + PROBE_INTERVAL_SECONDS + PUBLISH_TIMEOUT)
         answers = load.stop()
         assert server.process.poll() is None, "gunicorn died"
     finally:
@@ -94,7 +95,9 @@ def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_pa
     assert during and all(a.status == 503 for a in during), "a request during the outage was not answered 503"
     slowest = max(a.seconds for a in answers)
     assert slowest <= PUBLISH_TIMEOUT + MARGIN, f"a request took {slowest:.1f}s"
-    after = [a for a in answers if a.started > recovered_at + 0.5]
+    # each worker fails fast while it knows Kafka down and sees it back at its next probe (receiver/publisher.py):
+    # one probe interval plus a probe that may have started just before the restore
+    after = [a for a in answers if a.started > recovered_at + PROBE_INTERVAL_SECONDS + PUBLISH_TIMEOUT + 0.5]
     assert after and all(a.status == 200 for a in after), "the receiver did not recover"
     before = [a for a in answers if a.ended < cut_started]
     assert before and all(a.status == 200 for a in before)
@@ -111,3 +114,41 @@ def test_broker_cut_under_load_loses_no_accepted_callback(proxied_broker, tmp_pa
           f"recovered {recovered_at - restored_at:.2f}s after restore, {len(on_kafka)} events on Kafka, "
           f"{len(missing)} accepted but missing, proxy cuts {proxy.cuts}")
     assert not missing, f"{len(missing)} callbacks answered 200 are not on Kafka"
+
+
+@pytest.mark.parametrize("producer", ["kafka-python", "confluent"])
+def test_once_kafka_is_known_down_requests_fail_fast_and_recovery_is_seen(proxied_broker, topic_prefix, producer):
+    """Before: every request waited the whole publish timeout while the broker was away (8 threads x 5 s answered
+    1.6 requests/s); now the first failure marks Kafka down, the others get 503 at once, a probe a second retries."""
+    from receiver import create_app
+
+    app = create_app({"kafka_bootstrap_servers": proxied_broker.bootstrap_servers, "topic_prefix": topic_prefix,
+                      "publish_timeout_seconds": PUBLISH_TIMEOUT, "retry_after_seconds": int(RETRY_AFTER),
+                      "kafka_producer": producer})
+    client = app.test_client()
+    body = {"message_id": "ff-0", "status": "delivered"}
+    try:
+        assert client.post(PATH, json=body).status_code == 200
+        proxied_broker.proxy.cut()
+        assert client.post(PATH, json=dict(body, message_id="ff-1")).status_code == 503  # waits the timeout
+        fast = []
+        for index in range(20):
+            started = time.monotonic()
+            response = client.post(PATH, json=dict(body, message_id=f"ff-fast-{index}"))
+            fast.append(time.monotonic() - started)
+            assert response.status_code == 503 and response.headers["Retry-After"] == RETRY_AFTER
+            if sum(fast) > 0.5:  # the next one may be the probe that waits the timeout
+                break
+        proxied_broker.proxy.restore()
+        recovered = None
+        deadline = time.monotonic() + 30
+        while recovered is None and time.monotonic() < deadline:
+            if client.post(PATH, json=dict(body, message_id=f"ff-back-{uuid.uuid4().hex}")).status_code == 200:
+                recovered = time.monotonic()
+            time.sleep(0.1)
+    finally:
+        app.extensions["smshooks.publisher"].close()
+    print(f"\nfail fast ({producer}): {len(fast)} requests answered 503 in at most {max(fast) * 1000:.0f} ms while "
+          f"Kafka was known down")
+    assert len(fast) >= 5 and max(fast) < 0.2, fast
+    assert recovered is not None, "no 200 within 30 s of the broker coming back"
