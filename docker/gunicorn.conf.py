@@ -9,6 +9,7 @@ while acks are in flight. Environment:
   GUNICORN_THREADS          threads per worker (default 4: measured best in bench/receiver.py; more threads per
                             worker make kafka-python's producer thread wait longer for the GIL and lower throughput)
   PROMETHEUS_MULTIPROC_DIR  directory for the workers' shared metric files (a private one is made if unset)
+  GUNICORN_CONTROL_SOCKET   path of this instance's control socket for `gunicornc` (default: none)
 """
 
 import os
@@ -30,6 +31,12 @@ timeout = 30
 # On SIGTERM, let in-flight callbacks get their ack and their answer before the worker exits.
 graceful_timeout = 20
 keepalive = 5
+# gunicorn >= 25.1 opens a control socket at one path per user ($XDG_RUNTIME_DIR/gunicorn.ctl), so every
+# gunicorn on a host would share it: off unless GUNICORN_CONTROL_SOCKET names one for this instance.
+if os.environ.get("GUNICORN_CONTROL_SOCKET"):
+    control_socket = os.environ["GUNICORN_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
 # Heartbeat files on tmpfs, so a slow overlay filesystem never gets a healthy worker killed.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 # The app writes one JSON line per request itself (with the token redacted); no separate access log.

@@ -8,16 +8,21 @@ is set for the receiver.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict
+from socketserver import ThreadingMixIn
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
 from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
+from smshooks.metrics_access import metrics_authorized
 
 log = logging.getLogger("smshooks.batches")
 
@@ -83,15 +88,122 @@ def _mask_number(match: re.Match[str]) -> str:
     return re.sub(r"\d", "*", number[:keep]) + number[keep:]
 
 
-def start_metrics_server(port: int, address: str = "0.0.0.0") -> bool:
-    """Serve /metrics for this process on `port` (0 turns it off); only the first call starts it."""
+def start_metrics_server(port: int, address: str = "127.0.0.1", token: str = "",
+                         readiness: Callable[[], dict[str, bool]] | None = None) -> bool:
+    """Serve /metrics, /healthz and /readyz for this process on `port` (0 turns it off); only the first call starts it.
+
+    /metrics needs `Authorization: Bearer <token>` when a token is set; /readyz answers 503 unless every check
+    of `readiness` passes (Kafka and the database, for a processor).
+    """
     global _server_started
     with _lock:
         if _server_started or port <= 0:
             return False
-        start_http_server(port, addr=address, registry=REGISTRY)
+        server = make_server(address, port, _wsgi_app(token, readiness or dict), _ThreadingWSGIServer,
+                             handler_class=_QuietHandler)
+        threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
         _server_started = True
     return True
+
+
+class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):
+    """One thread per scrape, so a slow readiness check never holds /metrics up."""
+
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """No access line per scrape on stderr."""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+def _wsgi_app(token: str, readiness: Callable[[], dict[str, bool]]):
+    """The processor's small HTTP surface: Prometheus exposition and the probes."""
+    exposition = make_wsgi_app(REGISTRY)
+
+    def app(environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path == "/healthz":
+            return _json(start_response, "200 OK", {"status": "ok"})
+        if path == "/readyz":
+            checks = readiness()
+            ready = all(checks.values())
+            return _json(start_response, "200 OK" if ready else "503 Service Unavailable",
+                         {"status": "ready" if ready else "unavailable", "checks": checks})
+        if not metrics_authorized(token, environ.get("HTTP_AUTHORIZATION", "")):
+            start_response("401 Unauthorized", [("Content-Type", "text/plain"),
+                                                ("WWW-Authenticate", 'Bearer realm="metrics"')])
+            return [b"metrics_token required\n"]
+        return exposition(environ, start_response)
+
+    return app
+
+
+def _json(start_response, status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def processor_readiness(settings: Any) -> Callable[[], dict[str, bool]]:
+    """Kafka (cluster metadata) and the database (`SELECT 1`), each with its own client, each within 2 s."""
+    state: dict[str, Any] = {}
+    clients = threading.Lock()  # not _lock: a slow bootstrap must never hold up the counters
+
+    def kafka_ready() -> bool:
+        from kafka import KafkaAdminClient
+
+        try:
+            with clients:
+                if "admin" not in state:
+                    state["admin"] = KafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers,
+                                                      request_timeout_ms=2000, client_id="smshooks-readyz")
+            state["admin"].describe_cluster()
+            return True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            return False
+
+    def database_ready() -> bool:
+        from sqlalchemy import text
+
+        from processors.db.engine import make_engine
+
+        try:
+            with clients:
+                if "engine" not in state:
+                    state["engine"] = make_engine(settings.effective_database_url)
+            with state["engine"].connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001
+            return False
+
+    kafka, database = _bounded(kafka_ready), _bounded(database_ready)
+    return lambda: {"kafka": kafka(), "database": database()}
+
+
+def _bounded(check: Callable[[], bool], seconds: float = 2.0) -> Callable[[], bool]:
+    """`check` answered within `seconds` or False; one probe in flight at a time (a bootstrap to a dead
+    broker takes ~30 s, longer than any prober waits)."""
+    state: dict[str, Any] = {"thread": None, "result": False}
+    lock = threading.Lock()
+
+    def run() -> None:
+        state["result"] = check()
+
+    def probe() -> bool:
+        with lock:
+            if state["thread"] is None or not state["thread"].is_alive():
+                state["result"] = False
+                state["thread"] = threading.Thread(target=run, name="readiness-probe", daemon=True)
+                state["thread"].start()
+            thread = state["thread"]
+        thread.join(seconds)
+        return not thread.is_alive() and bool(state["result"])
+
+    return probe
 
 
 def sync_counters(processor: str, stats: Any, records: list | None = None) -> dict[str, int]:

@@ -9,8 +9,8 @@ from typing import Any
 
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
-from werkzeug.middleware.proxy_fix import ProxyFix
 
+from receiver.proxies import TrustedProxies
 from smshooks.settings import Settings, load_settings
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
@@ -53,8 +53,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.extensions["smshooks.rate_limiter"] = CallbackRateLimiter(settings)
     if settings.trusted_proxy_hops:
         # Only the configured number of proxies may speak for the client address; never a raw X-Forwarded-For.
-        hops = settings.trusted_proxy_hops
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
+        app.wsgi_app = TrustedProxies(app.wsgi_app, settings.trusted_proxy_hops)  # type: ignore[method-assign]
 
     @app.before_request
     def assign_request_id() -> None:

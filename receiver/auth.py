@@ -6,13 +6,15 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import json
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from receiver.errors import Unauthorized
-from smshooks.settings import AuthScheme
+from smshooks.settings import AuthScheme, standard_webhooks_key
 
 
 @dataclass(frozen=True)
@@ -39,29 +41,51 @@ def equal(a: str | bytes, b: str | bytes) -> bool:
     return hmac.compare_digest(a_bytes, b_bytes)
 
 
+def matches_any(expected: Iterable[str | bytes], given: str | bytes) -> bool:
+    """Whether `given` equals one of the expected values (one per secret while a secret is rotated); every one is
+    compared, so the time taken does not tell which secret matched."""
+    found = False
+    for value in expected:
+        found |= equal(value, given)
+    return found
+
+
 def _fresh(timestamp: str, tolerance: int, clock: Clock) -> None:
     """Reject signed timestamps outside the replay window."""
     try:
         signed_at = float(timestamp)
     except (TypeError, ValueError):
         raise Unauthorized("The signature timestamp is not a number.") from None
+    if not math.isfinite(signed_at):  # `nan` compares false with every bound, so it would pass any window
+        raise Unauthorized("The signature timestamp is not a number.")
     if signed_at > 1e12:  # milliseconds
         signed_at /= 1000
     if abs(clock() - signed_at) > tolerance:
         raise Unauthorized("The signature timestamp is outside the replay window.")
 
 
+# X-Sinch-Webhook-Signature-Algorithm values Sinch's SDKs accept (the .NET SDK lists all three; the Python SDK
+# checks HmacSHA256 and reads no algorithm header, so a callback without the header is HmacSHA256)
+SINCH_ALGORITHMS = {"hmacsha256": hashlib.sha256, "hmacsha384": hashlib.sha384, "hmacsha512": hashlib.sha512}
+
+
 def verify_sinch_hmac(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
-    """Sinch: base64(HMAC-SHA256(secret, body + "." + nonce + "." + timestamp)) in X-Sinch-Webhook-Signature."""
+    """Sinch: base64(HMAC(secret, body + "." + nonce + "." + timestamp)) in X-Sinch-Webhook-Signature, by the
+    X-Sinch-Webhook-Signature-Algorithm named (HmacSHA256 when none is)."""
     signature = request.headers.get("x-sinch-webhook-signature")
     nonce = request.headers.get("x-sinch-webhook-signature-nonce")
     timestamp = request.headers.get("x-sinch-webhook-signature-timestamp")
     if not signature or not nonce or not timestamp:
         raise Unauthorized("The Sinch signature headers are missing.")
+    named = request.headers.get("x-sinch-webhook-signature-algorithm", "").strip() or "HmacSHA256"
+    algorithm = SINCH_ALGORITHMS.get(named.lower())
+    if algorithm is None:
+        raise Unauthorized("The Sinch signature algorithm is not one of HmacSHA256, HmacSHA384, HmacSHA512.")
     _fresh(timestamp, scheme.tolerance_seconds, clock)
     signed = request.body + b"." + nonce.encode() + b"." + timestamp.encode()
-    expected = base64.b64encode(hmac.new(scheme.secret.encode(), signed, hashlib.sha256).digest())
-    if not equal(expected, signature.strip()):
+    expected = (base64.b64encode(hmac.new(secret.encode(), signed, algorithm).digest())
+                for secret in scheme.signing_secrets)
+    if not matches_any(expected, signature.strip()):
         raise Unauthorized("The Sinch signature does not match.")
 
 
@@ -78,17 +102,68 @@ def _url_variants(url: str) -> list[str]:
     return variants
 
 
+# Twilio signs with HMAC-SHA1 and the auth token, or, under a Webhooks rule, with the rule's SharedKey and the
+# algorithm its X-Twilio-Webhooks-Signature-Settings header names (`key=<SharedKey id>,algorithm=HMAC_SHA256`)
+TWILIO_ALGORITHMS = {"HMAC_SHA1": hashlib.sha1, "HMAC_SHA256": hashlib.sha256}
+
+
+def twilio_algorithm(signature_settings: str) -> str:
+    """The algorithm named in X-Twilio-Webhooks-Signature-Settings; none named means the legacy HMAC_SHA1."""
+    for part in signature_settings.split(","):
+        name, separator, value = part.partition("=")
+        if separator and name.strip() == "algorithm" and value.strip():
+            return value.strip().upper()
+    return "HMAC_SHA1"
+
+
+def _twilio_account_sid(request: CallbackRequest) -> str:
+    """The AccountSid the callback names: a form or query parameter, or a JSON body's top-level field."""
+    for name, value in request.form + request.query:
+        if name == "AccountSid":
+            return value
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            document = json.loads(request.body)
+        except ValueError:
+            return ""
+        if isinstance(document, dict) and isinstance(document.get("AccountSid"), str):
+            return document["AccountSid"]
+    return ""
+
+
+def _is_form(request: CallbackRequest) -> bool:
+    return request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded")
+
+
 def verify_twilio_signature(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
-    """Twilio: base64(HMAC-SHA1(auth token, URL + sorted form name/value pairs)) in X-Twilio-Signature."""
+    """Twilio: base64(HMAC(token, URL + sorted form name/value pairs)) in X-Twilio-Signature.
+
+    The token is the AccountSid's own auth token (subaccounts) or one of the scheme's secrets (auth token,
+    SharedKey); a JSON body is not in the signed string but in the URL, as its hex SHA-256 in `?bodySHA256=`.
+    """
     signature = request.headers.get("x-twilio-signature")
     if not signature:
         raise Unauthorized("The X-Twilio-Signature header is missing.")
-    params = "" if request.method == "GET" else "".join(k + v for k, v in sorted(request.form))
-    for url in _url_variants(request.url):
-        expected = base64.b64encode(hmac.new(scheme.secret.encode(), (url + params).encode(), hashlib.sha1).digest())
-        if equal(expected, signature.strip()):
-            return
-    raise Unauthorized("The Twilio signature does not match (check SMSHOOKS_PUBLIC_BASE_URL).")
+    algorithm = TWILIO_ALGORITHMS.get(twilio_algorithm(request.headers.get("x-twilio-webhooks-signature-settings", "")))
+    if algorithm is None:
+        raise Unauthorized("The Twilio signature algorithm is not one of HMAC_SHA1, HMAC_SHA256.")
+    tokens = dict(scheme.account_secrets).get(_twilio_account_sid(request), ()) + scheme.signing_secrets
+    if not tokens:
+        # a subaccount we hold no token for: it cannot be verified, which is a 401 like any unverified request
+        raise Unauthorized("No auth token is configured for the AccountSid of this callback.")
+    body_hash = dict(request.query).get("bodySHA256")
+    if body_hash is not None and not _is_form(request):
+        # Twilio's JSON webhooks: the URL (which carries bodySHA256) is signed alone; the hash vouches for the body
+        if not equal(hashlib.sha256(request.body).hexdigest(), body_hash):
+            raise Unauthorized("The body does not match its bodySHA256.")
+        params = ""
+    else:
+        # Twilio's SDK signs each distinct name/value pair once, sorted by name then value
+        params = "" if request.method == "GET" else "".join(k + v for k, v in sorted(set(request.form)))
+    expected = (base64.b64encode(hmac.new(token.encode(), (url + params).encode(), algorithm).digest())
+                for token in tokens for url in _url_variants(request.url))
+    if not matches_any(expected, signature.strip()):
+        raise Unauthorized("The Twilio signature does not match (check SMSHOOKS_PUBLIC_BASE_URL).")
 
 
 def verify_standard_webhooks(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
@@ -99,18 +174,14 @@ def verify_standard_webhooks(scheme: AuthScheme, request: CallbackRequest, clock
     if not message_id or not timestamp or not signatures:
         raise Unauthorized("The webhook-id, webhook-timestamp and webhook-signature headers are required.")
     _fresh(timestamp, scheme.tolerance_seconds, clock)
-    secret = scheme.secret.removeprefix("whsec_")
-    try:
-        key = base64.b64decode(secret, validate=True)
-    except ValueError:
-        key = scheme.secret.encode()
     signed = f"{message_id}.{timestamp}.".encode() + request.body
-    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest()).decode()
+    expected = [base64.b64encode(hmac.new(standard_webhooks_key(secret), signed, hashlib.sha256).digest()).decode()
+                for secret in scheme.signing_secrets]
     found = False
     for candidate in signatures.split():
         version, _, value = candidate.partition(",")
-        # compare every candidate so timing does not reveal which one matched
-        found |= version == "v1" and equal(expected, value)
+        # compare every candidate with every key so timing does not reveal which one matched
+        found |= matches_any(expected, value) and version == "v1"
     if not found:
         raise Unauthorized("The webhook signature does not match.")
 
@@ -130,8 +201,6 @@ def verify_vonage_signature(scheme: AuthScheme, request: CallbackRequest, clock:
     # our own control parameters (?account=, ?token=) are not Vonage's and are not in its signature
     params = [(k, v) for k, v in request.query + request.form if k not in {"account", "token"}]
     if request.headers.get("content-type", "").startswith("application/json"):
-        import json
-
         try:
             document = json.loads(request.body)
             params = [(k, str(v)) for k, v in document.items()] if isinstance(document, dict) else []
@@ -145,11 +214,12 @@ def verify_vonage_signature(scheme: AuthScheme, request: CallbackRequest, clock:
     _fresh(timestamp, scheme.tolerance_seconds, clock)
     signed = vonage_signed_string(params)
     if scheme.method == "md5hash":
-        expected = hashlib.md5((signed + scheme.secret).encode()).hexdigest()
+        expected = [hashlib.md5((signed + secret).encode()).hexdigest() for secret in scheme.signing_secrets]
     else:
-        # the HMAC methods: Vonage's SDKs send the hex digest in upper case, md5hash in lower case; compare folded
-        expected = hmac.new(scheme.secret.encode(), signed.encode(), scheme.method).hexdigest()
-    if not equal(expected, signature.lower()):
+        # the HMAC methods: hex digests, in upper case from some of Vonage's SDKs; compare folded
+        expected = [hmac.new(secret.encode(), signed.encode(), scheme.method).hexdigest()
+                    for secret in scheme.signing_secrets]
+    if not matches_any(expected, signature.lower()):
         raise Unauthorized("The Vonage signature does not match.")
 
 
@@ -173,7 +243,7 @@ def verify_bearer(scheme: AuthScheme, request: CallbackRequest, clock: Clock) ->
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("bearer "):
         raise Unauthorized("A bearer token is required.")
-    if not equal(header[7:].strip(), scheme.token):
+    if not matches_any(scheme.accepted_tokens, header[7:].strip()):
         raise Unauthorized("The bearer token is wrong.")
 
 
@@ -182,7 +252,7 @@ def verify_url_token(scheme: AuthScheme, request: CallbackRequest, clock: Clock)
     given = request.path_token or dict(request.query).get("token")
     if not given:
         raise Unauthorized("The URL token is missing.")
-    if not equal(given, scheme.token):
+    if not matches_any(scheme.accepted_tokens, given):
         raise Unauthorized("The URL token is wrong.")
 
 

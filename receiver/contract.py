@@ -559,8 +559,10 @@ def rejected_record(
     truncated: bool,
     received_at: datetime,
     errors: dict[str, Any] | None = None,
+    entry: int | None = None,
 ) -> tuple[str, list[tuple[str, bytes]], bytes]:
-    """Key, headers and value of a `sms.callbacks.rejected` record: enough to inspect and replay."""
+    """Key, headers and value of a `sms.callbacks.rejected` record: enough to inspect and replay. A rejected entry
+    of a bundle (`entry`, its index) gets its own id, `<request id>/<entry>`, and the entry alone as body."""
     value = {
         "request_id": request_id,
         "vendor": vendor,
@@ -578,9 +580,11 @@ def rejected_record(
         "truncated": truncated,
         "received_at": _iso(received_at),
     }
+    if entry is not None:
+        value["entry"] = entry
     record_headers = [
         ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", request_id.encode()),
+        ("ce_id", (request_id if entry is None else f"{request_id}/{entry}").encode()),
         ("ce_source", f"smshooks/{vendor}".encode()),
         ("ce_type", b"sms.callback_rejected.v1"),
         ("ce_time", (_iso(received_at) or "").encode()),

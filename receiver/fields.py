@@ -13,10 +13,14 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from receiver.errors import FORMAT_PREFIX
+from receiver.smpp import DataCodingError, parse_data_coding
 from receiver.times import PARSERS, TimeFormatError
 
 MSISDN = re.compile(r"^\+?\d{3,15}$")
 SHORT_TEXT = 2000
+# a message's content: bounded only by the request size limit (WhatsApp through Twilio carries 4,096 characters,
+# Jasmin joins the parts of a long MO), since a content we refuse is a message lost
+MESSAGE_TEXT = 32_768
 # the parse warnings of the callback being normalized: a list while a view collects them, else None
 PARSE_WARNINGS: ContextVar[list[dict[str, str]] | None] = ContextVar("parse_warnings", default=None)
 
@@ -82,11 +86,16 @@ class Msisdn(fields.String):
 
 
 class Address(fields.String):
-    """A phone number or an alphanumeric sender id / short code, as vendors put in `to` and `from`."""
+    """A phone number or an alphanumeric sender id / short code, as vendors put in `to` and `from`; channel
+    addresses (Twilio `messenger:`, `rcs:` agent ids) need a longer `max_length` than SMS's 32."""
+
+    def __init__(self, max_length: int = 32, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.max_length = max_length
 
     def _deserialize(self, value, attr, data, **kwargs):
         text = super()._deserialize(value, attr, data, **kwargs).strip()
-        if not text or len(text) > 32:
+        if not text or len(text) > self.max_length:
             raise ValidationError(f"{FORMAT_PREFIX}not a phone number or sender id: {text[:40]!r}")
         return text
 
@@ -123,6 +132,21 @@ class Code(fields.Field):
         if len(text) > 64:
             raise ValidationError("Code is too long.")
         return text
+
+    def _serialize(self, value, attr, obj, **kwargs):
+        return value
+
+
+class DataCoding(fields.Field):
+    """An SMPP data_coding as a raw byte, a number or a name (see receiver.smpp), loaded as its number."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, str | int) or isinstance(value, bool):
+            raise ValidationError(f"{FORMAT_PREFIX}expected a data_coding")
+        try:
+            return parse_data_coding(str(value))
+        except DataCodingError as exc:
+            raise ValidationError(f"{FORMAT_PREFIX}{exc}") from None
 
     def _serialize(self, value, attr, obj, **kwargs):
         return value

@@ -15,7 +15,7 @@ def healthz():
 
 @bp.get("/readyz")
 def readyz():
-    """Kafka answers (and the database, where one is configured); 503 otherwise."""
+    """Kafka answers (callbacks need nothing else; `smshooks.readiness` may add checks); 503 otherwise."""
     checks = {"kafka": current_app.extensions["smshooks.publisher"].ready()}
     for name, check in current_app.extensions.get("smshooks.readiness", {}).items():
         checks[name] = check()

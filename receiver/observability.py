@@ -24,6 +24,7 @@ from receiver.contract import TOPIC_CALLBACKS_REJECTED
 from receiver.vendors.base import KINDS
 from receiver.views import redacted_path
 from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
+from smshooks.metrics_access import metrics_authorized
 
 log = logging.getLogger("smshooks.requests")
 bp = Blueprint("observability", __name__)
@@ -72,12 +73,16 @@ def multiprocess_dir() -> str | None:
 @bp.get("/metrics")
 def metrics() -> Response:
     """Prometheus exposition: summed over all workers in multiprocess mode, this process otherwise."""
+    if not metrics_authorized(current_app.extensions["smshooks.settings"].metrics_token,
+                              request.headers.get("Authorization", "")):
+        return Response("metrics_token required\n", status=401, mimetype="text/plain",
+                        headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     if multiprocess_dir():
         registry = CollectorRegistry()
         prometheus_multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), mimetype=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)  # mimetype= adds a 2nd charset
 
 
 def asyncapi_path() -> Path | None:

@@ -7,9 +7,12 @@ from collections.abc import Callable
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Blueprint, Flask, current_app, jsonify
+from flask_swagger_ui import get_swaggerui_blueprint
 from marshmallow import Schema, fields
 
 bp = Blueprint("openapi", __name__)
+# Swagger UI's own files, shipped by flask-swagger-ui: the page works offline, nothing from a CDN
+bp.register_blueprint(get_swaggerui_blueprint("/docs", "/openapi.json", config={"app_name": "smshooks API"}))
 
 ERROR_STATUSES = {
     "400": "Invalid JSON, a field of the wrong format, or a broken constraint",
@@ -52,12 +55,16 @@ def error_responses(*statuses: str) -> dict:
 
 def build_spec(app: Flask) -> dict:
     """Assemble the document from the vendor adapters and any registered path contributors."""
+    settings = app.extensions.get("smshooks.settings")
     spec = APISpec(
         title="smshooks",
         version="1",
         openapi_version="3.0.3",
         plugins=[MarshmallowPlugin()],
-        info={"description": "SMS vendor callbacks in, one keyed CloudEvent per callback out to Kafka."},
+        info={"description": "SMS vendor callbacks in, one keyed CloudEvent per callback out to Kafka. "
+                             "An interactive page of this document is served at /docs."},
+        # public_base_url is the URL vendors call; without it, the host that served this document
+        servers=[{"url": (getattr(settings, "public_base_url", "") or "/").rstrip("/") or "/"}],
     )
     spec.components.schema("ErrorBody", schema=ErrorBody)
     spec.components.schema("Accepted", schema=Accepted)
@@ -101,10 +108,21 @@ def build_spec(app: Flask) -> dict:
                     operation["requestBody"] = {"required": True, "content": content}
                 operations[method.lower()] = operation
             spec.path(path=f"/v1/callbacks/{vendor}/{kind}", operations=operations)
+            # the same callback with its secret URL token as the last path segment (scheme url_token)
+            token = {"name": "token", "in": "path", "required": True, "schema": {"type": "string"},
+                     "description": "Secret URL token (scheme url_token)"}
+            spec.path(path=f"/v1/callbacks/{vendor}/{kind}/{{token}}", operations={
+                method: {**operation, "parameters": [p for p in operation["parameters"] if p["name"] != "token"]
+                         + [token], "operationId": f"{vendor}_{kind}_{method}_with_token".replace("-", "_")}
+                for method, operation in operations.items()})
     for contribute in app.extensions.get("smshooks.openapi", []):
         contribute(spec)
+    spec.path(path="/metrics", operations={"get": {
+        "summary": "Prometheus exposition (bearer metrics_token when set)",
+        "responses": {"200": {"description": "metrics", "content": {"text/plain": {"schema": {"type": "string"}}}},
+                      "401": {"description": "metrics_token set and not presented"}}}})
     spec.path(path="/healthz", operations={"get": {"summary": "Liveness", "responses": {"200": {"description": "up"}}}})
-    spec.path(path="/readyz", operations={"get": {"summary": "Readiness: Kafka (and database) reachable",
+    spec.path(path="/readyz", operations={"get": {"summary": "Readiness: Kafka reachable",
                                                    "responses": {"200": {"description": "ready"},
                                                                  "503": {"description": "not ready"}}}})
     return spec.to_dict()

@@ -7,7 +7,6 @@ that will be reconciled against it.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -21,9 +20,11 @@ from receiver.errors import ConstraintViolation, PayloadTooLarge, Unauthorized, 
 from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
 from receiver.openapi import add_paths, error_responses
 from receiver.parsing import parse_json, payload_format
+from receiver.phones import country_iso2
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.views import accepted, publish, read_body
+from smshooks.settings import KNOWN_VENDORS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sent_messages", __name__)
@@ -31,16 +32,8 @@ bp = Blueprint("sent_messages", __name__)
 PATH = "/v1/sent-messages"
 MAX_ITEMS = 500
 MAX_MESSAGES = 10_000
-VENDOR_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
-# Calling codes of common countries, for country_iso2; shared codes (1 NANP, 7 RU/KZ) are left out on purpose.
-CALLING_CODES = {
-    "20": "EG", "27": "ZA", "30": "GR", "31": "NL", "32": "BE", "33": "FR", "34": "ES", "36": "HU", "39": "IT",
-    "40": "RO", "41": "CH", "43": "AT", "44": "GB", "45": "DK", "46": "SE", "47": "NO", "48": "PL", "49": "DE",
-    "52": "MX", "54": "AR", "55": "BR", "56": "CL", "57": "CO", "60": "MY", "61": "AU", "62": "ID", "63": "PH",
-    "64": "NZ", "65": "SG", "66": "TH", "81": "JP", "82": "KR", "84": "VN", "86": "CN", "90": "TR", "91": "IN",
-    "92": "PK", "234": "NG", "254": "KE", "351": "PT", "352": "LU", "353": "IE", "358": "FI", "420": "CZ",
-    "852": "HK", "886": "TW", "966": "SA", "971": "AE", "972": "IL",
-}
+# vendors whose receipts we can reconcile, plus FullSMS (send responses only): a send of any other can never match
+SENT_VENDORS = sorted(KNOWN_VENDORS | {"fullsms"})
 
 
 class SentMessageSchema(Schema):
@@ -49,7 +42,7 @@ class SentMessageSchema(Schema):
     class Meta:
         unknown = EXCLUDE  # the shape is ours: extra keys are dropped
 
-    vendor = fields.String(required=True, validate=validate.Regexp(VENDOR_NAME))
+    vendor = fields.String(required=True, validate=validate.OneOf(SENT_VENDORS))
     message_id = fields.String(required=True, validate=validate.Length(1, 128))
     recipient = Msisdn(required=True)
     sent_at = VendorTime("iso")
@@ -146,17 +139,6 @@ class FullSmsCampaignSchema(Schema):
     campaign_id = fields.String(required=True, validate=validate.Length(1, 128))
     total_sent = StrictInteger(validate=validate.Range(min=0))
     invalid = fields.Nested(FullSmsInvalidSchema, allow_none=True)
-
-
-def country_iso2(recipient: str | None) -> str | None:
-    """The recipient's country from its calling code, for the common countries in CALLING_CODES only."""
-    if not recipient or not recipient.isdigit():
-        return None
-    for length in (3, 2):
-        country = CALLING_CODES.get(recipient[:length])
-        if country:
-            return country
-    return None
 
 
 def _sent(vendor: str, message_id: str, recipient: str, received_at: datetime, raw: dict[str, Any],

@@ -21,12 +21,13 @@ from receiver.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
+    Unauthorized,
     validation_error,
 )
 from receiver.fields import PARSE_WARNINGS
 from receiver.parsing import media_type, parse_body, payload_format
 from receiver.publisher import PublishUnavailable
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter
+from receiver.vendors.base import CallbackContext, EntryRejection, KindSpec, VendorAdapter
 
 log = logging.getLogger(__name__)
 bp = Blueprint("callbacks", __name__)
@@ -77,7 +78,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     req, state = request._get_current_object(), g._get_current_object()
     settings = current_app.extensions["smshooks.settings"]
     state.vendor, state.kind = vendor, kind
-    _, spec = _adapter(vendor, kind)
+    adapter, spec = _adapter(vendor, kind)
     method, content_type = req.method, req.content_type
     if method not in spec.methods:
         raise MethodNotAllowed(headers={"Allow": ", ".join(spec.methods)})
@@ -88,29 +89,32 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     query = parse_query(req.query_string)
     account_name = dict(query).get("account")
     vendor_settings = settings.vendor(vendor)
-    schemes, account_ids = vendor_settings.auth, vendor_settings.account_ids
-    if account_name is not None:
-        account = vendor_settings.accounts.get(account_name)
-        if account is None:
-            raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor}.")
-        schemes, account_ids = account.auth, account.account_ids
+    account = vendor_settings.accounts.get(account_name) if account_name is not None else None
+    schemes = account.auth if account else vendor_settings.auth
+    account_ids = account.account_ids if account else vendor_settings.account_ids
     fmt = payload_format(method, content_type, spec.formats) if method != "GET" else "query"
     signature_valid = authenticate(schemes, _callback_request(req, settings, body, query, path_token, fmt, schemes))
+    if account_name is not None and account is None:
+        _refuse_unknown_account(vendor_settings, account_name)
     payload = parse_body(fmt, body, content_type, req.query_string)
     if fmt == "query":
         payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
     ctx = CallbackContext(
         vendor=vendor, kind=kind, request_id=state.request_id, received_at=utc_now(), method=method,
         payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
+        idempotency_token=req.headers.get(adapter.idempotency_header) if adapter.idempotency_header else None,
     )
     payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
-    publish(envelopes)
+    if envelopes:  # a callback may carry no event (Vonage's URL check); there is nothing to wait an ack for
+        publish(envelopes)
+    if ctx.rejections:
+        record_entry_rejections(ctx.rejections)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
     if ack is not None:
         text, mimetype = ack
         return Response(text, status=200, mimetype=mimetype)
-    return accepted(state.request_id, envelopes)
+    return accepted(state.request_id, envelopes, ctx.rejections)
 
 
 def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payload]:
@@ -132,6 +136,15 @@ def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payloa
     return [replace(p, parse_warnings=noted) if hasattr(p, "parse_warnings") else p for p in payloads]
 
 
+def _refuse_unknown_account(vendor_settings, account_name: str) -> None:
+    """An unknown `?account=` is answered only after the vendor's own checks passed, so account names cannot be
+    probed: without credentials, a known and an unknown account both get 401. A vendor without checks of its own
+    whose accounts have some answers 401 too; one with no checks anywhere has nothing to hide (404)."""
+    if not vendor_settings.auth and any(account.auth for account in vendor_settings.accounts.values()):
+        raise Unauthorized("The credentials are missing or wrong.")
+    raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor_settings.name}.")
+
+
 def publish(envelopes: list[Envelope]) -> None:
     """Put every event on Kafka and wait for the acks; 503 when Kafka cannot take them now."""
     try:
@@ -142,9 +155,11 @@ def publish(envelopes: list[Envelope]) -> None:
     g.event_count = len(envelopes)
 
 
-def accepted(request_id: str, envelopes: list[Envelope]) -> Response:
-    """The documented 200 body: the request id and every event id."""
-    body = {"status": "accepted", "request_id": request_id, "event_ids": [e.id for e in envelopes]}
+def accepted(request_id: str, envelopes: list[Envelope], rejections: list[EntryRejection] = ()) -> Response:
+    """The documented 200 body: the request id, every event id and any bundle entries kept as rejected."""
+    body: dict[str, Any] = {"status": "accepted", "request_id": request_id, "event_ids": [e.id for e in envelopes]}
+    if rejections:
+        body["rejected_entries"] = [{"entry": r.index, "code": r.error.code, "text": r.error.text} for r in rejections]
     return Response(json.dumps(body, separators=(",", ":")) + "\n", mimetype="application/json")
 
 
@@ -204,9 +219,24 @@ def redacted_query() -> str:
     return "&".join(f"{k}={'<redacted>' if k in {'token', 'sig'} else v}" for k, v in pairs)
 
 
-def record_rejection(error: ApiError) -> None:
-    """Put a rejected callback on `sms.callbacks.rejected`; raise PublishUnavailable if Kafka is down."""
-    body = getattr(g, "raw_body", None)
+def record_entry_rejections(rejections: list[EntryRejection]) -> None:
+    """Put each bundle entry we do not serve on `sms.callbacks.rejected`; 503 if Kafka cannot take them (the
+    vendor's retry republishes the served entries under the same event ids)."""
+    try:
+        for rejection in rejections:
+            body = json.dumps(rejection.body, separators=(",", ":"), ensure_ascii=False).encode()
+            record_rejection(rejection.error, body=body, entry=rejection.index)
+    except PublishUnavailable as exc:
+        log.warning("could not record a rejected bundle entry: %s", exc)
+        raise ServiceUnavailable("A bundle entry was rejected but could not be recorded; retry later.") from None
+    log.info("bundle entries kept as rejected: %s", ", ".join(f"{r.index}:{r.error.code}" for r in rejections))
+
+
+def record_rejection(error: ApiError, body: bytes | None = None, entry: int | None = None) -> None:
+    """Put a rejected callback (or one rejected entry of a bundle, as its own replayable body) on
+    `sms.callbacks.rejected`; raise PublishUnavailable if Kafka is down."""
+    if body is None:
+        body = getattr(g, "raw_body", None)
     if body is None:
         body = request.stream.read(current_app.extensions["smshooks.settings"].max_body_bytes)
     key, headers, value = rejected_record(
@@ -225,6 +255,7 @@ def record_rejection(error: ApiError) -> None:
         body_base64=base64.b64encode(body).decode(),
         truncated=error.status == 413,
         received_at=utc_now(),
+        entry=entry,
     )
     current_app.extensions["smshooks.publisher"].publish_raw(TOPIC_CALLBACKS_REJECTED, key, headers, value)
 

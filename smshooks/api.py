@@ -49,12 +49,15 @@ class DatabaseUnavailable(ServiceUnavailable):
 
 
 def init_app(app: Flask) -> None:
-    """Register the routes, their OpenAPI paths and the database readiness check; connects to nothing."""
+    """Register the routes and their OpenAPI paths; connects to nothing.
+
+    The database is not part of the receiver's /readyz: callbacks need only Kafka, and a database outage must
+    not take every receiver out of its load balancer (the read API answers 503 database_unavailable itself).
+    """
     from receiver.openapi import add_paths
 
     app.register_blueprint(bp)
     add_paths(app, _document)
-    app.extensions.setdefault("smshooks.readiness", {})["database"] = lambda: database_ready(app)
     app.extensions.setdefault("smshooks.read_engine_lock", threading.Lock())
 
 
@@ -73,7 +76,7 @@ def read_engine(app: Flask) -> Engine:
 
 
 def database_ready(app: Flask) -> bool:
-    """True when the database answers `SELECT 1` (a missing SQLite file is not ready, and is not created)."""
+    """True when the database answers `SELECT 1` (a missing SQLite file is not ready, and is not created); for tools."""
     url = app.extensions["smshooks.settings"].effective_database_url
     if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
         return False
@@ -204,7 +207,10 @@ def opt_outs() -> Response:
 def _document(spec) -> None:
     """OpenAPI paths of the read API."""
     from receiver.openapi import error_responses
+    from smshooks.api_schemas import VIEWS
 
+    for name, view in VIEWS.items():
+        spec.components.schema(name, schema=view)
     spec.components.security_scheme("readApiToken", {"type": "http", "scheme": "bearer"})
     security = [{"readApiToken": []}]
     errors = error_responses("400", "401", "503")
@@ -225,7 +231,7 @@ def _document(spec) -> None:
             query("limit", "How many missing and unmatched receipts to list (default 1000)", format="int32"),
         ],
         "responses": {"200": {"description": "The report", "content": {
-            "application/json": {"schema": {"type": "object"}}, "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": "ReportView"}, "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}}}}, **errors},
     }})
     spec.path(path="/v1/messages/{vendor}/{message_id}", operations={"get": {
@@ -236,7 +242,7 @@ def _document(spec) -> None:
             {"name": "message_id", "in": "path", "required": True, "schema": {"type": "string"}},
         ],
         "responses": {"200": {"description": "The message", "content": {"application/json": {
-            "schema": {"type": "object"}}}}, **error_responses("400", "401", "404", "503")},
+            "schema": "MessageView"}}}, **error_responses("400", "401", "404", "503")},
     }})
     spec.path(path="/v1/opt-outs/{msisdn}", operations={"get": {
         "summary": "Is this number opted out for this sender?", "tags": ["read API"], "security": security,
@@ -245,13 +251,14 @@ def _document(spec) -> None:
             query("sender", "Our number (required when opt-outs are per sender)"),
         ],
         "responses": {"200": {"description": "Consent, keyword, time and recent history", "content": {
-            "application/json": {"schema": {"type": "object"}}}}, **errors},
+            "application/json": {"schema": "OptOutView"}}}, **errors},
     }})
     spec.path(path="/v1/opt-outs", operations={"get": {
         "summary": "Suppression list: everyone currently opted out", "tags": ["read API"], "security": security,
         "parameters": [query("since", "Only opt-outs at or after this time"),
                        query("format", "csv (default) or json", enum=["csv", "json"])],
         "responses": {"200": {"description": "The list", "content": {
-            "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "array"}}}},
+            "text/csv": {"schema": {"type": "string"}}, "application/json": {"schema": {
+                "type": "array", "items": {"$ref": "#/components/schemas/SuppressionRowView"}}}}},
             **errors},
     }})

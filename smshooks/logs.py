@@ -60,3 +60,5 @@ def configure_logging(level: str = "INFO", stream: Any = None) -> None:
     if not any(getattr(h, "smshooks_json", False) for h in root.handlers):
         root.addHandler(json_handler(stream))
     root.setLevel(level.upper())
+    # kafka-python logs every connection and group step at INFO (~25 lines before `make run`'s banner)
+    logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(level.upper())))

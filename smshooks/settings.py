@@ -33,22 +33,54 @@ class AuthScheme:
 
     scheme: str
     secret: str = ""
+    # more signing secrets accepted besides `secret`: the previous one while a secret is rotated
+    secrets: tuple[str, ...] = ()
     username: str = ""
     password: str = ""
     token: str = ""
+    tokens: tuple[str, ...] = ()  # more tokens accepted besides `token`, for rotation
     allow: tuple[str, ...] = ()
     tolerance_seconds: int = 300
     # vonage_signature only: the "signature method" chosen in the Vonage dashboard
     method: str = "md5hash"
+    # twilio_signature only: (AccountSid, its auth tokens) for subaccounts, chosen by the callback's AccountSid
+    account_secrets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    @property
+    def signing_secrets(self) -> tuple[str, ...]:
+        """`secret` then `secrets`: every key a callback may be signed with while a secret is rotated."""
+        return tuple(dict.fromkeys(s for s in (self.secret, *self.secrets) if s))
+
+    @property
+    def accepted_tokens(self) -> tuple[str, ...]:
+        """`token` then `tokens`: every bearer or URL token accepted while a token is rotated."""
+        return tuple(dict.fromkeys(t for t in (self.token, *self.tokens) if t))
+
+    def secret_count(self) -> int:
+        """How many secrets this scheme holds (for `config check`, which never shows them)."""
+        per_account = sum(len(tokens) for _, tokens in self.account_secrets)
+        return len(self.signing_secrets) + len(self.accepted_tokens) + bool(self.password) + per_account
 
 
 # Vonage's signature methods: md5 of the signed string plus the secret, or an HMAC of it keyed by the secret
 VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
+# What each vendor's software can really send, so a configured scheme it cannot satisfy stops the service at start
+# instead of refusing every callback. A URL token and an IP allow-list ask nothing of the sender but a registered
+# URL and a known source address; Twilio's sending addresses are not published, so no allow-list for it.
+VENDOR_AUTH_SCHEMES = {
+    "mobivate": ("url_token", "ip_allow_list"),
+    "sinch": ("sinch_hmac", "basic", "bearer", "url_token", "ip_allow_list"),  # bearer: Sinch's OAuth 2.0 option
+    "fortytwo": ("ip_allow_list", "url_token"),
+    "jasmin": ("url_token", "ip_allow_list"),  # Jasmin's thrower sends no credentials of any kind
+    "twilio": ("twilio_signature", "url_token"),
+    "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
+    "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
+}
 
 
 @dataclass(frozen=True)
 class AccountSettings:
-    """A vendor account with its own credentials, chosen by `?account=<name>`."""
+    """A vendor account with its own credentials, chosen by `?account=<name>`; without `auth` it has its vendor's."""
 
     name: str
     auth: tuple[AuthScheme, ...] = ()
@@ -100,6 +132,8 @@ class Settings:
     opt_out_match_in_sentence: bool = False
     log_level: str = "INFO"
     metrics_port: int = 9102
+    metrics_bind: str = "127.0.0.1"
+    metrics_token: str = ""
     vendors: dict[str, VendorSettings] = field(default_factory=dict)
 
     @property
@@ -148,8 +182,16 @@ def _coerce(key: str, kind: Any, value: Any) -> Any:
     raise ConfigError(f"{key}: unsupported setting")
 
 
-def _auth_list(where: str, items: Any) -> tuple[AuthScheme, ...]:
-    """Parse a list of auth tables."""
+def _texts(key: str, value: Any) -> tuple[str, ...]:
+    """A string or a list of strings (one secret, or the current and previous ones) as a tuple."""
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise ConfigError(f"{key}: expected a string or a list of strings")
+    return tuple(values)
+
+
+def _auth_list(where: str, items: Any, vendor: str) -> tuple[AuthScheme, ...]:
+    """Parse a list of auth tables; each scheme must be one the vendor can really satisfy."""
     if not isinstance(items, list):
         raise ConfigError(f"{where}.auth: expected a list of tables")
     schemes = []
@@ -163,17 +205,45 @@ def _auth_list(where: str, items: Any) -> tuple[AuthScheme, ...]:
             raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key")
         if item["scheme"] not in AUTH_SCHEMES:
             raise ConfigError(f"{key}.scheme: {item['scheme']!r} is not one of {sorted(AUTH_SCHEMES)}")
+        offered = VENDOR_AUTH_SCHEMES.get(vendor, tuple(AUTH_SCHEMES))
+        if item["scheme"] not in offered:
+            raise ConfigError(f"{key}.scheme: {vendor} cannot send {item['scheme']!r} credentials; "
+                              f"it can use {', '.join(offered)}")
         values = dict(item)
         if "allow" in values:
             values["allow"] = tuple(str(a) for a in values["allow"])
+        for name in ("secrets", "tokens"):
+            if name in values:
+                values[name] = _texts(f"{key}.{name}", values[name])
+        if "account_secrets" in values:
+            table = values["account_secrets"]
+            if not isinstance(table, dict):
+                raise ConfigError(f"{key}.account_secrets: expected a table of AccountSid = auth token(s)")
+            values["account_secrets"] = tuple(
+                (sid, _texts(f"{key}.account_secrets.{sid}", tokens)) for sid, tokens in table.items()
+            )
         scheme = AuthScheme(**values)
         _check_scheme(key, scheme)
         schemes.append(scheme)
     return tuple(schemes)
 
 
+def _check_secrets(key: str, scheme: AuthScheme) -> None:
+    """A secret of only whitespace is a paste or templating mistake: refuse it at start, naming its key."""
+    listed = [(f"secrets[{i}]", v) for i, v in enumerate(scheme.secrets)]
+    listed += [(f"tokens[{i}]", v) for i, v in enumerate(scheme.tokens)]
+    listed += [(f"account_secrets.{sid}[{i}]", v) for sid, values in scheme.account_secrets
+               for i, v in enumerate(values)]
+    single = [("secret", scheme.secret), ("token", scheme.token), ("password", scheme.password)]
+    for name, value in [*single, *listed]:
+        # an empty single key is a key not set (the `needs` check below); an empty list entry is a mistake
+        if not value.strip() and (value or (name, value) in listed):
+            raise ConfigError(f"{key}.{name}: a secret must not be empty or only whitespace")
+
+
 def _check_scheme(key: str, scheme: AuthScheme) -> None:
     """Each scheme needs its own secret material; say which key is missing."""
+    _check_secrets(key, scheme)
     needs = {
         "sinch_hmac": "secret",
         "twilio_signature": "secret",
@@ -184,12 +254,25 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
         "basic": "password",
         "ip_allow_list": "allow",
     }[scheme.scheme]
-    if not getattr(scheme, needs):
+    material = {"secret": scheme.signing_secrets or scheme.account_secrets, "token": scheme.accepted_tokens,
+                "password": scheme.password, "allow": scheme.allow}[needs]
+    if not material:
         raise ConfigError(f"{key}.{needs}: required for scheme {scheme.scheme!r}")
+    if scheme.account_secrets and scheme.scheme != "twilio_signature":
+        raise ConfigError(f"{key}.account_secrets: only the twilio_signature scheme takes per-account secrets")
     if scheme.method != "md5hash" and scheme.scheme != "vonage_signature":
         raise ConfigError(f"{key}.method: only the vonage_signature scheme takes a method")
     if scheme.method not in VONAGE_SIGNATURE_METHODS:
         raise ConfigError(f"{key}.method: {scheme.method!r} is not one of {', '.join(VONAGE_SIGNATURE_METHODS)}")
+    if scheme.scheme == "standard_webhooks":
+        named = [("secret", scheme.secret)] + [(f"secrets[{i}]", v) for i, v in enumerate(scheme.secrets)]
+        for name, secret in named:
+            try:
+                if secret:
+                    standard_webhooks_key(secret)
+            except ValueError:
+                raise ConfigError(f"{key}.{name}: not a base64 key (`whsec_...`), as Standard Webhooks "
+                                  "secrets are") from None
     if scheme.scheme == "ip_allow_list":
         import ipaddress
 
@@ -198,6 +281,24 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"{key}.allow: {entry!r} is not an IP address or network") from None
+
+
+def standard_webhooks_key(secret: str) -> bytes:
+    """The HMAC key of a Standard Webhooks secret: base64 after an optional `whsec_`, padding optional.
+
+    The reference library (standardwebhooks) accepts a secret written without its base64 padding, so we do too.
+    """
+    import base64
+    import binascii
+
+    encoded = secret.removeprefix("whsec_")
+    try:
+        key = base64.b64decode(encoded + "=" * (-len(encoded) % 4), validate=True)
+    except binascii.Error:
+        raise ValueError("not base64") from None
+    if not key:
+        raise ValueError("empty key")
+    return key
 
 
 def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
@@ -211,21 +312,26 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
+    auth = _auth_list(where, table.get("auth", []), name)
     accounts = {}
     for account, account_table in (table.get("accounts") or {}).items():
         account_where = f"{where}.accounts.{account}"
         if not isinstance(account_table, dict):
             raise ConfigError(f"{account_where}: expected a table")
+        unknown = set(account_table) - {"auth", "account_ids"}
+        if unknown:
+            raise ConfigError(f"{account_where}.{sorted(unknown)[0]}: unknown key")
         accounts[account] = AccountSettings(
             name=account,
-            auth=_auth_list(account_where, account_table.get("auth", [])),
+            # an account without its own `auth` keeps its vendor's checks; it never turns authentication off
+            auth=_auth_list(account_where, account_table["auth"], name) if "auth" in account_table else auth,
             account_ids=tuple(str(a) for a in account_table.get("account_ids", [])),
         )
     missing = table.get("missing_receipt_hours")
     return VendorSettings(
         name=name,
         enabled=_coerce(f"{where}.enabled", bool, table.get("enabled", True)),
-        auth=_auth_list(where, table.get("auth", [])),
+        auth=auth,
         account_ids=tuple(str(a) for a in table.get("account_ids", [])),
         accounts=accounts,
         missing_receipt_hours=None if missing is None else _coerce(f"{where}.missing_receipt_hours", float, missing),
@@ -304,3 +410,16 @@ def _validate(settings: Settings) -> None:
             raise ConfigError(f"{ENV_PREFIX}{key.upper()}: not a rate limit like '100/second'") from None
     if settings.log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
         raise ConfigError("SMSHOOKS_LOG_LEVEL: must be DEBUG, INFO, WARNING or ERROR")
+
+
+def secret_counts(settings: Settings) -> dict[str, dict[str, int]]:
+    """Per vendor (and `vendor.accounts.name`), per auth scheme, how many secrets are set; never their values.
+
+    For `smshooks config check`: a rotation in progress shows 2 for its scheme.
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for name, vendor in sorted(settings.vendors.items()):
+        counts[name] = {scheme.scheme: scheme.secret_count() for scheme in vendor.auth}
+        for account_name, account in sorted(vendor.accounts.items()):
+            counts[f"{name}.accounts.{account_name}"] = {s.scheme: s.secret_count() for s in account.auth}
+    return counts

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from marshmallow import Schema
+from marshmallow import Schema, ValidationError
 
 from receiver.contract import Envelope, Payload
-from receiver.errors import UnknownAccount, UnknownCallbackType
+from receiver.errors import ApiError, UnknownAccount, UnknownCallbackType, validation_error
 
 KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")
+
+
+@dataclass(frozen=True)
+class EntryRejection:
+    """One entry of a bundle we do not serve: kept on the rejected topic while its siblings are published."""
+
+    index: int
+    error: ApiError
+    body: Any  # the bundle cut down to this entry, so that it can be replayed alone after a fix
 
 
 @dataclass(frozen=True)
@@ -29,6 +38,15 @@ class CallbackContext:
     account: str | None = None
     account_ids: tuple[str, ...] = ()
     signature_valid: bool | None = None
+    idempotency_token: str | None = None  # the vendor's per-callback token, the same on its retries (Twilio)
+    # bundle entries we do not serve; the view records each on the rejected topic after publishing the rest
+    rejections: list[EntryRejection] = field(default_factory=list, compare=False)
+
+    def reject_entry(self, index: int, error: ApiError | ValidationError, body: Any) -> None:
+        """Keep one bundle entry for the rejected topic instead of refusing the whole bundle."""
+        if isinstance(error, ValidationError):
+            error = validation_error(error.messages)
+        self.rejections.append(EntryRejection(index, error, body))
 
     def check_account(self, account_id: str | None) -> None:
         """403 when the payload names an account we are not configured for (only if ids are configured)."""
@@ -40,6 +58,8 @@ class CallbackContext:
         raw = {"format": self.payload_format, "payload": payload}
         if vendor_time is not None:
             raw["vendor_time"] = str(vendor_time)
+        if self.idempotency_token is not None:
+            raw["idempotency_token"] = self.idempotency_token
         raw.update(extra)
         return raw
 
@@ -67,6 +87,7 @@ class VendorAdapter:
 
     name: str
     kinds: dict[str, KindSpec] = field(default_factory=dict)
+    idempotency_header: str | None = None  # a header whose value is kept in each event's raw (idempotency_token)
 
 
 @functools.cache
@@ -97,6 +118,24 @@ def dispatch(
     if normalizer is None:
         raise UnknownCallbackType(f"Callback type {kind_type[:64]!r} is not accepted on {ctx.kind}.")
     return normalizer(payload, ctx)
+
+
+def served_entries(
+    entries: Iterable[tuple[Any, Any]], normalize_entry: Callable[[Any], list[Payload]], ctx: CallbackContext
+) -> list[Payload]:
+    """The events of a bundle's (replay body, entry) pairs; an entry that fails is kept as a rejection and the
+    others are published. A bundle of which no entry is served is answered with its first entry's error."""
+    payloads: list[Payload] = []
+    for index, (body, entry) in enumerate(entries):
+        try:
+            payloads.extend(normalize_entry(entry))
+        except (ValidationError, ApiError) as exc:
+            ctx.reject_entry(index, exc, body)
+    if not payloads and ctx.rejections:
+        first = ctx.rejections[0].error
+        ctx.rejections.clear()  # the whole request is refused and recorded once, as any refused callback
+        raise first
+    return payloads
 
 
 def text_ack(body: str) -> Ack:

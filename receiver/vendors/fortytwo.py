@@ -8,8 +8,8 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import DeliveryReceipt, digits_msisdn, normalize_message_id
 from receiver.errors import UnknownCallbackType
-from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
+from receiver.fields import Address, Code, Msisdn, VendorTime, described
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
 
 VENDOR = "fortytwo"
 MAX_BUNDLE = 1000
@@ -41,46 +41,47 @@ HTTP_API_STATUSES = {
 
 
 class CallbackInfoSchema(Schema):
-    """One entry of a REST callback's `data[]`; only type, message_id and status are documented for SMS."""
+    """One SMS entry of a REST callback's `data[]`: type, message_id and status make the receipt; the rest (as in
+    the 2FA API's example) is only described, so a value that does not parse is a parse warning, not a loss."""
 
     class Meta:
-        unknown = INCLUDE  # the full SMS field list is unpublished: keep whatever else arrives
+        unknown = INCLUDE  # the full SMS field list is unpublished: keep whatever else arrives (viber_from, ...)
 
     type = fields.String(required=True, validate=validate.Length(1, 32))
     message_id = fields.String(required=True, validate=validate.Length(1, 128))
-    status = fields.String(required=True, validate=validate.Length(1, 32))
-    timestamp = VendorTime("epoch")  # epoch milliseconds
-    micro_timestamp = VendorTime("epoch")  # epoch microseconds, the same instant more precisely
-    to = Msisdn(allow_none=True)
-    sms_from = Address(allow_none=True)
-    custom_id = fields.String(allow_none=True, validate=validate.Length(max=256))
-    client_message_id = fields.String(allow_none=True, validate=validate.Length(max=256))
-    error_code = Code(allow_none=True)
+    status = fields.String(required=True, validate=validate.Length(1, 64))
+    timestamp = described(VendorTime)("epoch", allow_none=True)  # epoch milliseconds
+    micro_timestamp = described(VendorTime)("epoch", allow_none=True)  # epoch microseconds, the same instant
+    to = described(Msisdn)(allow_none=True)
+    sms_from = described(Address)(allow_none=True)  # often alphanumeric ("Fortytwo" in the 2FA example)
+    custom_id = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    client_message_id = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    error_code = described(Code)(allow_none=True)
 
 
 class BundleSchema(Schema):
-    """A REST API callback: the job ids and one or more receipts in `data`."""
+    """A REST API callback: the job ids and one or more entries in `data`, each read on its own."""
 
     class Meta:
         unknown = INCLUDE
 
-    api_job_id = fields.String(required=True, validate=validate.Length(1, 128))
-    client_job_id = fields.String(allow_none=True, validate=validate.Length(max=256))
-    data = fields.List(fields.Nested(CallbackInfoSchema), required=True, validate=validate.Length(1, MAX_BUNDLE))
+    api_job_id = described(fields.String)(allow_none=True, validate=validate.Length(1, 128))
+    client_job_id = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    data = fields.List(fields.Raw(), required=True, validate=validate.Length(1, MAX_BUNDLE))
 
 
 class HttpApiReceiptSchema(Schema):
-    """A legacy HTTP API callback: query parameters, all text."""
+    """A legacy HTTP API callback: query parameters, all text; smsid and status make the receipt."""
 
     class Meta:
         unknown = INCLUDE
 
     smsid = fields.String(required=True, validate=validate.Length(1, 128))
-    status = StrictInteger(required=True)
-    timestamp = VendorTime("epoch")  # UNIX seconds
-    to = Msisdn()
-    from_ = Address(data_key="from")
-    customid = fields.String(validate=validate.Length(max=256))
+    status = fields.String(required=True, validate=validate.Length(1, 64))
+    timestamp = described(VendorTime)("epoch")  # UNIX seconds
+    to = described(Msisdn)()
+    from_ = described(Address)(data_key="from")  # a sender id may be alphanumeric
+    customid = described(fields.String)(validate=validate.Length(max=256))
 
 
 def smpp_status(stat: str) -> str:
@@ -88,9 +89,10 @@ def smpp_status(stat: str) -> str:
     return SMPP_STATUSES.get(stat.strip().upper(), "unknown")
 
 
-def http_api_status(code: int) -> str:
-    """Our status for an HTTP API numeric status; anything unlisted is unknown."""
-    return HTTP_API_STATUSES.get(code, "unknown")
+def http_api_status(code: str) -> str:
+    """Our status for an HTTP API numeric status; anything unlisted (or not a number) is unknown, never a 400."""
+    text = code.strip()
+    return HTTP_API_STATUSES.get(int(text), "unknown") if text.isdigit() and len(text) < 6 else "unknown"
 
 
 def _vendor_time(info: dict[str, Any]) -> Any:
@@ -98,33 +100,41 @@ def _vendor_time(info: dict[str, Any]) -> Any:
     return info.get("micro_timestamp", info.get("timestamp"))
 
 
-def _check_sms(bundle: dict[str, Any]) -> None:
-    """Only SMS receipts belong here; Fortytwo's other channels share the envelope (403 per DESIGN)."""
-    for info in bundle["data"]:
-        if info["type"].upper() != SMS_TYPE:
-            raise UnknownCallbackType(f"Callback type {info['type'][:32]!r} is not accepted on delivery-receipts.")
-
-
-def rest_receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
-    """A REST callback bundle, fanned out to one receipt per `data` entry."""
-    if not isinstance(payload, dict):
-        raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
-    bundle = shared_schema(BundleSchema).load(payload)
-    _check_sms(bundle)
-    outer = {name: payload[name] for name in ("api_job_id", "client_job_id") if name in payload}
+def _entry_receipt(item: Any, bundle: dict[str, Any], outer: dict[str, Any], ctx: CallbackContext) -> list:
+    """The receipt of one `data[]` entry; another channel's entry (VIBER, WHATSAPP, the 2FA API's INTERNAL) is
+    refused alone, since only SMS receipts are ours."""
+    channel = item.get("type") if isinstance(item, dict) else None
+    if isinstance(channel, str) and channel.strip().upper() != SMS_TYPE:
+        raise UnknownCallbackType(f"Callback type {channel[:32]!r} is not accepted on delivery-receipts.")
+    try:
+        if not isinstance(item, dict):
+            raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+        info = shared_schema(CallbackInfoSchema).load(item)
+    except ValidationError as exc:
+        raise ValidationError({"data": {"0": exc.messages}}) from None  # as in the entry's own replay body
     return [
         DeliveryReceipt(
             vendor=VENDOR, message_id=normalize_message_id(VENDOR, info["message_id"]),
             status=smpp_status(info["status"]), vendor_status=info["status"], received_at=ctx.received_at,
-            occurred_at=info.get("micro_timestamp") or info.get("timestamp"), batch_id=bundle["api_job_id"],
+            occurred_at=info.get("micro_timestamp") or info.get("timestamp"), batch_id=bundle.get("api_job_id"),
             # the per-destination custom_id is echoed back; the job id is the fallback reference
             client_ref=info.get("custom_id") or info.get("client_message_id") or bundle.get("client_job_id"),
             recipient=digits_msisdn(info.get("to")), sender=info.get("sms_from"),
             vendor_code=info.get("error_code"), account=ctx.account, signature_valid=ctx.signature_valid,
             raw=ctx.raw(item, _vendor_time(item), bundle=outer),
         )
-        for item, info in zip(payload["data"], bundle["data"], strict=True)
     ]
+
+
+def rest_receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
+    """A REST callback bundle, fanned out to one receipt per `data` entry; an entry we do not serve goes to the
+    rejected topic on its own and the others are published."""
+    if not isinstance(payload, dict):
+        raise ValidationError({"_schema": ["Invalid input type: expected an object."]})
+    bundle = shared_schema(BundleSchema).load(payload)
+    outer = {name: payload[name] for name in ("api_job_id", "client_job_id") if name in payload}
+    entries = (({**outer, "data": [item]}, item) for item in payload["data"])
+    return served_entries(entries, lambda item: _entry_receipt(item, bundle, outer, ctx), ctx)  # type: ignore
 
 
 def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[DeliveryReceipt]:
@@ -133,7 +143,7 @@ def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[Del
     return [
         DeliveryReceipt(
             vendor=VENDOR, message_id=normalize_message_id(VENDOR, receipt["smsid"]),
-            status=http_api_status(receipt["status"]), vendor_status=str(receipt["status"]),
+            status=http_api_status(receipt["status"]), vendor_status=receipt["status"],
             received_at=ctx.received_at, occurred_at=receipt.get("timestamp"), client_ref=receipt.get("customid"),
             recipient=digits_msisdn(receipt.get("to")), sender=receipt.get("from_"), account=ctx.account,
             signature_valid=ctx.signature_valid, raw=ctx.raw(payload, payload.get("timestamp")),

@@ -1,4 +1,7 @@
-"""generic: our canonical JSON, for in-house senders (one object or a list), signed or bearer-authenticated."""
+"""generic: our canonical JSON, for in-house senders (one object or a list), signed or bearer-authenticated.
+
+Strict on purpose: unlike the vendor adapters (tolerant readers), an in-house sender sees the 400 for any field
+that does not parse and for any bad item of a list (nothing is published), fixes its request and sends it again."""
 
 from __future__ import annotations
 
@@ -42,7 +45,7 @@ class InboundSchema(Schema):
         unknown = EXCLUDE
 
     message_id = fields.String(required=True, validate=validate.Length(1, 128))
-    from_ = Msisdn(required=True, data_key="from")
+    from_ = Address(required=True, data_key="from")  # a number or an alphanumeric sender id: both are valid
     to = Address(required=True)
     text = fields.String(validate=validate.Length(max=2000))
     occurred_at = VendorTime("iso")

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
-from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
+from receiver.fields import Address, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 
 VENDOR = "mobivate"
@@ -39,12 +39,13 @@ class ReceiptSchema(Schema):
         unknown = INCLUDE  # new vendor fields are kept (they stay in `raw`), never refused
 
     delivery_message_id = fields.String(required=True, data_key="deliveryMessageId", validate=validate.Length(1, 128))
-    batch_id = fields.String(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
-    client_reference = fields.String(data_key="clientReference", allow_none=True, validate=validate.Length(max=256))
-    created = VendorTime("iso", required=True)  # "+00:00" here, unlike the "+0000" of inbound messages
+    batch_id = described(fields.String)(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
+    client_reference = described(fields.String)(data_key="clientReference", allow_none=True,
+                                                validate=validate.Length(max=256))
+    created = described(VendorTime)("iso", allow_none=True)  # "+00:00" here, unlike the "+0000" of inbound ones
     status = fields.String(required=True, validate=validate.Length(1, 64))
-    status_code = StrictInteger(required=True, data_key="statusCode")
-    parts = StrictInteger(allow_none=True, validate=validate.Range(1, 255))
+    status_code = described(StrictInteger)(data_key="statusCode", allow_none=True)  # the name is what we map
+    parts = described(StrictInteger)(allow_none=True, validate=validate.Range(1, 255))
     hlr = fields.Raw(allow_none=True)  # shape undocumented; kept in raw only
 
 
@@ -55,14 +56,15 @@ class InboundSchema(Schema):
         unknown = INCLUDE
 
     id = fields.String(required=True, validate=validate.Length(1, 128))
-    originator = Msisdn(required=True)  # the subscriber, digits without "+" in the docs
+    originator = Address(required=True)  # the subscriber: digits without "+" in the docs, or an alphanumeric id
     recipient = Address(required=True)  # our virtual number or short code
-    body = fields.String(required=True, validate=validate.Length(max=2000))
-    created = VendorTime("iso", required=True)  # offset without a colon: "2023-09-01T00:30:36+0000"
-    in_reply_to = fields.String(data_key="inReplyTo", allow_none=True, validate=validate.Length(max=128))
-    logical_message_id = fields.String(data_key="logicalMessageId", allow_none=True,
-                                       validate=validate.Length(max=128))
-    owner_user_id = fields.String(data_key="ownerUserId", allow_none=True, validate=validate.Length(max=128))
+    body = fields.String(required=True)  # the message, however long the vendor joined it
+    created = described(VendorTime)("iso", allow_none=True)  # offset without a colon: "2023-09-01T00:30:36+0000"
+    in_reply_to = described(fields.String)(data_key="inReplyTo", allow_none=True, validate=validate.Length(max=128))
+    logical_message_id = described(fields.String)(data_key="logicalMessageId", allow_none=True,
+                                                  validate=validate.Length(max=128))
+    owner_user_id = described(fields.String)(data_key="ownerUserId", allow_none=True,
+                                             validate=validate.Length(max=128))
 
 
 class ClickSchema(Schema):
@@ -72,15 +74,16 @@ class ClickSchema(Schema):
         unknown = INCLUDE
 
     message_id = fields.String(required=True, data_key="messageId", validate=validate.Length(1, 128))  # the MT id
-    mobile = Msisdn(required=True)  # the recipient who clicked
-    url = fields.Url(required=True, schemes={"http", "https"}, require_tld=False)  # the original long URL
-    batch_id = fields.String(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
-    client_ref = fields.String(data_key="clientRef", allow_none=True, validate=validate.Length(max=256))
-    browser = fields.String(allow_none=True, validate=validate.Length(max=256))
-    os = fields.String(allow_none=True, validate=validate.Length(max=256))
-    country = fields.String(allow_none=True, validate=validate.Length(max=128))  # derived from the IP
-    ip_address = fields.IP(data_key="ipAddress", allow_none=True)
-    iso2l = fields.String(allow_none=True, validate=validate.Length(2, 2))
+    mobile = Address(required=True)  # the recipient who clicked: required, its form not judged
+    url = fields.String(required=True, validate=validate.Length(1, 4096))  # the original long URL, as the sender
+    # wrote it (it may lack a scheme): kept verbatim, never refused for its form
+    batch_id = described(fields.String)(data_key="batchId", allow_none=True, validate=validate.Length(max=128))
+    client_ref = described(fields.String)(data_key="clientRef", allow_none=True, validate=validate.Length(max=256))
+    browser = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    os = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    country = described(fields.String)(allow_none=True, validate=validate.Length(max=128))  # derived from the IP
+    ip_address = described(fields.IP)(data_key="ipAddress", allow_none=True)
+    iso2l = described(fields.String)(allow_none=True, validate=validate.Length(2, 2))
 
 
 def message_id(value: str) -> str:
@@ -125,11 +128,12 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     return [
         DeliveryReceipt(
             vendor=VENDOR, message_id=message_id(receipt["delivery_message_id"]),
-            status=receipt_status(receipt["status"], receipt["status_code"]), vendor_status=receipt["status"],
-            vendor_code=str(receipt["status_code"]), received_at=ctx.received_at, occurred_at=receipt["created"],
+            status=receipt_status(receipt["status"], receipt.get("status_code")), vendor_status=receipt["status"],
+            vendor_code=None if receipt.get("status_code") is None else str(receipt["status_code"]),
+            received_at=ctx.received_at, occurred_at=receipt.get("created"),
             batch_id=receipt.get("batch_id"), client_ref=receipt.get("client_reference"),
             parts=receipt.get("parts"), account=ctx.account, signature_valid=ctx.signature_valid,
-            raw=ctx.raw(payload, payload["created"]),
+            raw=ctx.raw(payload, payload.get("created")),
         )
     ]
 
@@ -141,10 +145,10 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     return [
         InboundMessage(
             vendor=VENDOR, message_id=message_id(message["id"]), from_=digits_msisdn(message["originator"]),
-            to=digits_msisdn(message["recipient"]), received_at=ctx.received_at, occurred_at=message["created"],
+            to=digits_msisdn(message["recipient"]), received_at=ctx.received_at, occurred_at=message.get("created"),
             text=message["body"], in_reply_to=message_id(in_reply_to) if in_reply_to else None,
             batch_id=message.get("logical_message_id"), account=ctx.account, signature_valid=ctx.signature_valid,
-            raw=ctx.raw(payload, payload["created"]),
+            raw=ctx.raw(payload, payload.get("created")),
         )
     ]
 

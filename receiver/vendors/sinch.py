@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
-from marshmallow import INCLUDE, Schema, fields, pre_load, validate
+from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
 from receiver.errors import FORMAT_PREFIX
-from receiver.fields import SHORT_TEXT, Address, Base64, Code, Hex, Msisdn, StrictInteger, VendorTime
-from receiver.vendors.base import CallbackContext, KindSpec, Normalizer, VendorAdapter, dispatch, load, shared_schema
+from receiver.fields import Address, Base64, Code, Hex, StrictInteger, VendorTime, described
+from receiver.vendors.base import (
+    CallbackContext,
+    KindSpec,
+    Normalizer,
+    VendorAdapter,
+    dispatch,
+    load,
+    served_entries,
+    shared_schema,
+)
 
 # Sinch statuses, compared lower-cased: payloads say "Delivered", the Python SDK's Literal says "DELIVERED".
 STATUSES = {
@@ -45,6 +55,7 @@ CODE_DESCRIPTIONS = {
 }
 MAX_RECIPIENTS = 5000
 URL_ERRORS = {"invalid": f"{FORMAT_PREFIX}not an http(s) URL"}
+_RECIPIENT = Address()  # one recipient of a `full` batch report's line
 
 
 def receipt_status(vendor_status: str) -> str:
@@ -71,10 +82,11 @@ class SinchSchema(Schema):
 class StatusLineSchema(SinchSchema):
     """One `statuses[]` entry of a batch report: a status, its code and how many recipients have it."""
 
-    code = Code(required=True)  # open-ended ints (SMPP, MMS and Sinch codes), kept as text
+    code = described(Code)(allow_none=True)  # open-ended ints (SMPP, MMS and Sinch codes), kept as text
     status = fields.String(required=True, validate=validate.Length(1, 64))
-    count = StrictInteger(required=True, validate=validate.Range(0, 10**9))
-    recipients = fields.List(Msisdn(), allow_none=True, validate=validate.Length(max=MAX_RECIPIENTS))  # `full` only
+    count = described(StrictInteger)(allow_none=True, validate=validate.Range(0, 10**9))
+    # `full` only; each recipient is read on its own, as one entry of the bundle
+    recipients = fields.List(fields.Raw(), allow_none=True, validate=validate.Length(max=MAX_RECIPIENTS))
 
 
 class BatchReportSchema(SinchSchema):
@@ -82,9 +94,9 @@ class BatchReportSchema(SinchSchema):
 
     type = fields.String(required=True)
     batch_id = fields.String(required=True, validate=validate.Length(1, 128))
-    total_message_count = StrictInteger(required=True, validate=validate.Range(0, 10**9))
-    statuses = fields.List(fields.Nested(StatusLineSchema), required=True, validate=validate.Length(min=1))
-    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+    total_message_count = described(StrictInteger)(allow_none=True, validate=validate.Range(0, 10**9))
+    statuses = fields.List(fields.Raw(), required=True, validate=validate.Length(min=1))  # lines read one by one
+    client_reference = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
 
 
 class RecipientReportSchema(SinchSchema):
@@ -92,16 +104,16 @@ class RecipientReportSchema(SinchSchema):
 
     type = fields.String(required=True)
     batch_id = fields.String(required=True, validate=validate.Length(1, 128))
-    recipient = Msisdn(required=True)  # fixtures show it with and without the +
-    code = Code(required=True)
+    recipient = Address(required=True)  # with or without the + in the fixtures; with batch_id, the message's id
+    code = described(Code)(allow_none=True)
     status = fields.String(required=True, validate=validate.Length(1, 64))
-    at = VendorTime("iso", required=True)
-    operator_status_at = VendorTime("iso", allow_none=True)
-    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
-    applied_originator = Address(allow_none=True)
-    encoding = fields.String(allow_none=True, validate=validate.Length(max=16))
-    number_of_message_parts = StrictInteger(allow_none=True, validate=validate.Range(1, 255))
-    operator = fields.String(allow_none=True, validate=validate.Length(max=64))
+    at = described(VendorTime)("iso", allow_none=True)
+    operator_status_at = described(VendorTime)("iso", allow_none=True)
+    client_reference = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    applied_originator = described(Address)(allow_none=True)
+    encoding = described(fields.String)(allow_none=True, validate=validate.Length(max=16))
+    number_of_message_parts = described(StrictInteger)(allow_none=True, validate=validate.Range(1, 255))
+    operator = described(fields.String)(allow_none=True, validate=validate.Length(max=64))
 
 
 class InboundSchema(SinchSchema):
@@ -109,34 +121,35 @@ class InboundSchema(SinchSchema):
 
     type = fields.String(required=True)
     id = fields.String(required=True, validate=validate.Length(1, 128))
-    from_ = Msisdn(required=True, data_key="from")
+    from_ = Address(required=True, data_key="from")  # a number, or an alphanumeric id on some routes
     to = Address(required=True)
-    received_at = VendorTime("iso", required=True)
-    sent_at = VendorTime("iso", allow_none=True)
-    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
-    operator_id = fields.String(allow_none=True, validate=validate.Length(max=16))
+    received_at = described(VendorTime)("iso", allow_none=True)
+    sent_at = described(VendorTime)("iso", allow_none=True)
+    client_reference = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    operator_id = described(fields.String)(allow_none=True, validate=validate.Length(max=16))  # MCC+MNC
 
 
 class TextInboundSchema(InboundSchema):
     """`mo_text`."""
 
-    body = fields.String(required=True, validate=validate.Length(max=SHORT_TEXT))
+    body = fields.String(required=True)  # Sinch documents 2000 characters; a longer text is still the message
 
 
 class BinaryInboundSchema(InboundSchema):
     """`mo_binary`: base64 body and hex user data header, both required."""
 
     body = Base64(required=True)
-    udh = Hex(required=True)
+    udh = described(Hex)(allow_none=True)  # documented as required, but the body is the message either way
 
 
 class MediaItemSchema(SinchSchema):
     """One `mo_media` attachment."""
 
-    url = fields.Url(allow_none=True, schemes={"http", "https"}, require_tld=False, error_messages=URL_ERRORS)
-    content_type = fields.String(required=True, validate=validate.Length(1, 128))
-    status = fields.String(required=True, validate=validate.Length(1, 32))  # Uploaded / Failed
-    code = Code(required=True)  # 0 uploaded, 1 internal failure, 2 bucket not found (fixtures also show 200)
+    url = described(fields.Url)(allow_none=True, schemes={"http", "https"}, require_tld=False,
+                                error_messages=URL_ERRORS)
+    content_type = described(fields.String)(allow_none=True, validate=validate.Length(1, 128))
+    status = described(fields.String)(allow_none=True, validate=validate.Length(1, 32))  # Uploaded / Failed
+    code = described(Code)(allow_none=True)  # 0 uploaded, 1 internal failure, 2 bucket not found (fixtures: 200)
 
     @pre_load
     def accept_camel_case(self, data: Any, **kwargs: Any) -> Any:
@@ -149,8 +162,8 @@ class MediaItemSchema(SinchSchema):
 class MediaBodySchema(SinchSchema):
     """The object `body` of `mo_media`."""
 
-    subject = fields.String(allow_none=True, validate=validate.Length(max=256))
-    message = fields.String(allow_none=True, validate=validate.Length(max=5000))
+    subject = described(fields.String)(allow_none=True, validate=validate.Length(max=256))
+    message = fields.String(allow_none=True)
     media = fields.List(fields.Nested(MediaItemSchema), allow_none=True, validate=validate.Length(max=50))
 
 
@@ -164,38 +177,56 @@ def _receipt(batch_id: str, line: dict, ctx: CallbackContext, raw: dict, **extra
     """A receipt for one status line of a batch, or one recipient report."""
     return DeliveryReceipt(
         vendor="sinch", status=receipt_status(line["status"]), vendor_status=line["status"],
-        vendor_code=line["code"], error_description=error_description(line["status"], line["code"]),
+        vendor_code=line.get("code"), error_description=error_description(line["status"], line.get("code")),
         received_at=ctx.received_at, batch_id=normalize_message_id("sinch", batch_id),  # ULIDs: one spelling
         account=ctx.account, signature_valid=ctx.signature_valid,
         raw=raw, **extra,
     )
 
 
-def _line_excerpt(payload: dict, line: dict, recipient: str | None) -> dict:
+def _line_excerpt(payload: dict, line: Any, recipient: Any) -> dict:
     """The batch report cut down to one status line (and one recipient), so N events do not carry N copies."""
+    if not isinstance(line, dict):
+        return {**{k: v for k, v in payload.items() if k != "statuses"}, "statuses": [line]}
     excerpt_line = {k: v for k, v in line.items() if k != "recipients"}
     if recipient is not None:
         excerpt_line["recipients"] = [recipient]
     return {**{k: v for k, v in payload.items() if k != "statuses"}, "statuses": [excerpt_line]}
 
 
+def _batch_entries(payload: dict) -> Iterator[tuple[dict, tuple[Any, Any]]]:
+    """A batch report's entries: each recipient of a `full` line, or the line itself; with its replay body."""
+    for raw_line in payload["statuses"]:
+        recipients = raw_line.get("recipients") if isinstance(raw_line, dict) else None
+        if not isinstance(recipients, list) or not recipients:
+            yield _line_excerpt(payload, raw_line, None), (raw_line, None)
+            continue
+        for raw_recipient in recipients:
+            yield _line_excerpt(payload, raw_line, raw_recipient), (raw_line, raw_recipient)
+
+
 def batch_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
-    """A batch report: `full` fans out one receipt per recipient; `summary` gives one counted receipt per line."""
+    """A batch report: `full` fans out one receipt per recipient; `summary` gives one counted receipt per line.
+    A line or recipient we cannot read is kept as a rejected entry; the others are published."""
     report = load(shared_schema(BatchReportSchema), payload)
     batch_id, client_ref = report["batch_id"], report.get("client_reference")
-    receipts = []
-    for raw_line, line in zip(payload["statuses"], report["statuses"], strict=True):
-        recipients = line.get("recipients")
-        if not recipients:  # `summary` (or an empty `full` line): counts only, no per-recipient identity
+
+    def entry_receipt(entry: tuple[Any, Any]) -> list[DeliveryReceipt]:
+        raw_line, raw_recipient = entry
+        try:
+            line = load(shared_schema(StatusLineSchema), raw_line)
+            recipient = None if raw_recipient is None else _RECIPIENT.deserialize(raw_recipient, "recipients")
+        except ValidationError as exc:
+            raise ValidationError({"statuses": {"0": exc.messages}}) from None  # as in the entry's replay body
+        if recipient is None:  # `summary` (or an empty `full` line): counts only, no per-recipient identity
             raw = ctx.raw(_line_excerpt(payload, raw_line, None), excerpt=True)
-            receipts.append(_receipt(batch_id, line, ctx, raw, message_id=normalize_message_id("sinch", batch_id),
-                                     client_ref=client_ref, count=line["count"]))
-            continue
-        for raw_recipient, recipient in zip(raw_line["recipients"], recipients, strict=True):
-            raw = ctx.raw(_line_excerpt(payload, raw_line, raw_recipient), excerpt=True)
-            receipts.append(_receipt(batch_id, line, ctx, raw, message_id=sinch_message_id(batch_id, recipient),
-                                     recipient=digits_msisdn(recipient), client_ref=client_ref))
-    return receipts
+            return [_receipt(batch_id, line, ctx, raw, message_id=normalize_message_id("sinch", batch_id),
+                             client_ref=client_ref, count=line.get("count"))]
+        raw = ctx.raw(_line_excerpt(payload, raw_line, raw_recipient), excerpt=True)
+        return [_receipt(batch_id, line, ctx, raw, message_id=sinch_message_id(batch_id, recipient),
+                         recipient=digits_msisdn(recipient), client_ref=client_ref)]
+
+    return served_entries(_batch_entries(payload), entry_receipt, ctx)  # type: ignore[return-value]
 
 
 def recipient_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
@@ -205,7 +236,7 @@ def recipient_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt
         _receipt(
             report["batch_id"], report, ctx, ctx.raw(payload, payload.get("at")),
             message_id=sinch_message_id(report["batch_id"], report["recipient"]),
-            recipient=digits_msisdn(report["recipient"]), occurred_at=report["at"],
+            recipient=digits_msisdn(report["recipient"]), occurred_at=report.get("at"),
             operator_done_at=report.get("operator_status_at"), client_ref=report.get("client_reference"),
             sender=report.get("applied_originator"), parts=report.get("number_of_message_parts"),
             network=report.get("operator"),
@@ -217,7 +248,7 @@ def _inbound(message: dict, payload: dict, ctx: CallbackContext, **content: Any)
     """An inbound message from the fields all MO types share plus the type's content."""
     return InboundMessage(
         vendor="sinch", message_id=message["id"], from_=digits_msisdn(message["from_"]),
-        to=digits_msisdn(message["to"]), received_at=ctx.received_at, occurred_at=message["received_at"],
+        to=digits_msisdn(message["to"]), received_at=ctx.received_at, occurred_at=message.get("received_at"),
         sent_at=message.get("sent_at"), client_ref=message.get("client_reference"),
         network=message.get("operator_id"), account=ctx.account, signature_valid=ctx.signature_valid,
         raw=ctx.raw(payload, payload.get("received_at")), **content,
@@ -233,13 +264,13 @@ def text_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
 def binary_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     """`mo_binary`: base64 body and hex UDH, kept as sent (UDH lower-cased)."""
     message = load(shared_schema(BinaryInboundSchema), payload)
-    return [_inbound(message, payload, ctx, binary=message["body"], udh=message["udh"])]
+    return [_inbound(message, payload, ctx, binary=message["body"], udh=message.get("udh"))]
 
 
 def _media_item(item: dict) -> dict[str, Any]:
     """One attachment in our shape, whichever spelling of content_type Sinch used."""
-    return {"url": item.get("url"), "content_type": item["content_type"], "status": item["status"],
-            "code": item["code"]}
+    return {"url": item.get("url"), "content_type": item.get("content_type"), "status": item.get("status"),
+            "code": item.get("code")}
 
 
 def media_inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:

@@ -6,7 +6,6 @@ Standard library HTTP only (urllib), so the runtime image needs nothing more tha
 from __future__ import annotations
 
 import json
-import os
 import random
 import urllib.error
 import urllib.parse
@@ -14,6 +13,7 @@ import urllib.request
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 from tqdm import tqdm
@@ -22,6 +22,9 @@ SENT_PER_REQUEST = 50
 # Receipt outcomes and their weights: most messages arrive, some fail or expire, a few never get a receipt.
 OUTCOMES = [("delivered", 80), ("failed", 6), ("expired", 3), ("rejected", 2), ("pending", 4), ("none", 5)]
 STOP_SHARE, CLICK_SHARE = 0.03, 0.10
+# Numbers reserved for drama and documentation, so the demo never texts a real phone:
+# Ofcom's 07700 900xxx (GB), ARCEP's 06 39 98 xx xx (FR), ACMA's 0491 570 xxx (AU).
+NUMBER_RANGES = {"GB": "447700900{:03d}", "FR": "336399800{:02d}", "AU": "61491570{:03d}"}
 
 
 class Message:
@@ -29,13 +32,19 @@ class Message:
 
     def __init__(self, vendor: str, index: int, run: str, rng: random.Random, sent_at: datetime):
         self.vendor = vendor
-        self.recipient = f"447700900{rng.randrange(1000):03d}"  # Ofcom's drama range: never a real phone
+        self.country = rng.choice(sorted(NUMBER_RANGES))
+        self.recipient = NUMBER_RANGES[self.country].format(rng.randrange(100 if self.country == "FR" else 1000))
         self.sender = "60777"
         self.client_ref = f"demo-{run}-{index}"
         self.sent_at = sent_at
+        self.batch_id = "01" + uuid.uuid4().hex[:24].upper()  # Sinch batch ids are ULID-like
         self.message_id = {
             "mobivate": uuid.uuid4().hex.upper(),  # Mobivate ids are 32 hex digits
             "jasmin": str(uuid.uuid4()).upper(),
+            "twilio": "SM" + uuid.uuid4().hex,  # MessageSid: SM + 32 hex digits
+            "vonage": uuid.uuid4().hex[:16].upper(),  # Vonage message-id: 16 hex digits
+            "fortytwo": str(uuid.uuid4()),
+            "sinch": f"{self.batch_id}:{self.recipient}",  # Sinch has no message id: batch + recipient
         }.get(vendor, f"demo-{run}-{index}")
         self.outcome = rng.choices([o for o, _ in OUTCOMES], [w for _, w in OUTCOMES])[0]
         self.stop = rng.random() < STOP_SHARE
@@ -70,9 +79,59 @@ def receipt_request(message: Message, status: str, at: datetime) -> tuple[str, s
                  "id_smsc": uuid.uuid4().hex[:8].upper(), "sub": "001", "dlvrd": "001", "subdate": stamp,
                  "donedate": stamp, "err": "000", "text": "demo"}
         return "GET", "/v1/callbacks/jasmin/delivery-receipts?" + urllib.parse.urlencode(query), None, None
+    if message.vendor in VENDOR_RECEIPTS:
+        return VENDOR_RECEIPTS[message.vendor](message, status, at)
     body = {"message_id": message.message_id, "status": status, "occurred_at": _iso(at),
             "recipient": "+" + message.recipient, "client_ref": message.client_ref}
     return "POST", "/v1/callbacks/generic/delivery-receipts", json.dumps(body).encode(), "application/json"
+
+
+def sinch_receipt(message: Message, status: str, at: datetime) -> tuple[str, str, bytes, str]:
+    """Sinch's per-recipient delivery report (the shape that carries intermediate statuses and times)."""
+    vendor_status = {"delivered": "Delivered", "failed": "Failed", "expired": "Expired", "rejected": "Rejected",
+                     "pending": "Dispatched"}[status]
+    body = {"type": "recipient_delivery_report_sms", "batch_id": message.batch_id, "recipient": message.recipient,
+            "code": {"delivered": 0, "failed": 402, "expired": 406, "rejected": 408, "pending": 401}[status],
+            "status": vendor_status, "at": _iso(at), "client_reference": message.client_ref}
+    return "POST", "/v1/callbacks/sinch/delivery-receipts", json.dumps(body).encode(), "application/json"
+
+
+def fortytwo_receipt(message: Message, status: str, at: datetime) -> tuple[str, str, bytes, str]:
+    """Fortytwo's REST callback: a `data[]` bundle of SMPP statuses (here one entry)."""
+    vendor_status = {"delivered": "DELIVRD", "failed": "UNDELIV", "expired": "EXPIRED", "rejected": "REJECTD",
+                     "pending": "ACCEPTD"}[status]
+    body = {"api_job_id": uuid.uuid4().hex, "client_job_id": message.client_ref,
+            "data": [{"type": "SMS", "message_id": message.message_id, "status": vendor_status,
+                      "timestamp": int(at.timestamp() * 1000), "to": message.recipient,
+                      "custom_id": message.client_ref}]}
+    return "POST", "/v1/callbacks/fortytwo/delivery-receipts", json.dumps(body).encode(), "application/json"
+
+
+def twilio_receipt(message: Message, status: str, at: datetime) -> tuple[str, str, bytes, str]:
+    """Twilio's form-encoded status callback; it has no expired or rejected, only undelivered/failed."""
+    vendor_status = {"delivered": "delivered", "failed": "undelivered", "expired": "undelivered",
+                     "rejected": "failed", "pending": "sent"}[status]
+    form = {"MessageSid": message.message_id, "MessageStatus": vendor_status, "To": "+" + message.recipient,
+            "From": message.sender, "AccountSid": "AC" + "0" * 32, "NumSegments": "1"}
+    if vendor_status in {"undelivered", "failed"}:
+        form["ErrorCode"] = "30003"
+    return ("POST", "/v1/callbacks/twilio/delivery-receipts", urllib.parse.urlencode(form).encode(),
+            "application/x-www-form-urlencoded")
+
+
+def vonage_receipt(message: Message, status: str, at: datetime) -> tuple[str, str, None, None]:
+    """Vonage's delivery receipt as a GET query (its default), with every field its SDKs require."""
+    vendor_status = {"delivered": "delivered", "failed": "failed", "expired": "expired", "rejected": "rejected",
+                     "pending": "accepted"}[status]
+    query = {"msisdn": message.recipient, "to": message.sender, "network-code": "23410",
+             "messageId": message.message_id, "price": "0.03330000", "status": vendor_status,
+             "scts": at.strftime("%y%m%d%H%M"), "err-code": "0" if status in {"delivered", "pending"} else "2",
+             "message-timestamp": at.strftime("%Y-%m-%d %H:%M:%S"), "client-ref": message.client_ref}
+    return "GET", "/v1/callbacks/vonage/delivery-receipts?" + urllib.parse.urlencode(query), None, None
+
+
+VENDOR_RECEIPTS = {"sinch": sinch_receipt, "fortytwo": fortytwo_receipt, "twilio": twilio_receipt,
+                   "vonage": vonage_receipt}
 
 
 def stop_request(message: Message, at: datetime, word: str) -> tuple[str, str, bytes, str]:
@@ -117,7 +176,7 @@ def demo_vendors() -> list[str]:
     from receiver.vendors import load_adapters
 
     adapters = load_adapters()
-    return ["generic"] + [name for name in ("mobivate", "jasmin") if name in adapters]
+    return ["generic"] + [name for name in ("mobivate", "jasmin", *VENDOR_RECEIPTS) if name in adapters]
 
 
 def plan(count: int, seed: int | None) -> tuple[list[Message], list[tuple], str]:
@@ -148,17 +207,33 @@ def plan(count: int, seed: int | None) -> tuple[list[Message], list[tuple], str]
 @click.command("demo")
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Base URL of the running receiver.")
 @click.option("--count", default=200, show_default=True, type=click.IntRange(1, 1_000_000), help="Messages to send.")
-@click.option("--token", default=lambda: os.environ.get("SMSHOOKS_API_TOKEN", ""), show_default="$SMSHOOKS_API_TOKEN",
-              help="Bearer token for POST /v1/sent-messages, when the stack requires one.")
+@click.option("--token", default="", show_default="$SMSHOOKS_API_TOKEN, else the token `smshooks run` wrote",
+              help="Bearer token for POST /v1/sent-messages and the report link.")
 @click.option("--seed", type=int, default=None, help="Random seed, for a repeatable stream.")
-def COMMAND(url: str, count: int, token: str, seed: int | None) -> None:  # noqa: N802 - the registry looks for this
+@click.pass_context
+def COMMAND(ctx: click.Context, url: str, count: int, token: str, seed: int | None) -> None:  # noqa: N802
     """Play a realistic mixed stream into a running stack, then print where the report is.
 
     \b
     Sent messages go to POST /v1/sent-messages; receipts (delivered, failed, expired, rejected, pending,
-    some never) come back through the vendors' own callback URLs (generic and each adapter the demo
-    knows), with STOP replies and link clicks mixed in, in shuffled order.
+    some never) come back through every vendor's own callback URL in its own format (generic, Mobivate,
+    Jasmin, Sinch, Fortytwo, Twilio, Vonage), to numbers in GB, FR and AU, with STOP replies and link
+    clicks mixed in, in shuffled order. The report link it prints measures ages from missing_receipt_hours
+    ahead (`now=`), so the messages that never get a receipt show up as missing.
+
+    \b
+    Examples:
+      smshooks demo                                  # into `make run`'s stack, with its session token
+      smshooks demo --count 2000 --seed 7
+      smshooks demo --url http://127.0.0.1:8000 --token "$SMSHOOKS_API_TOKEN"   # e.g. docker compose
     """
+    from smshooks.cli import settings_from
+    from smshooks.session_token import client_token
+
+    settings = settings_from(ctx)
+    configured = token or settings.api_token
+    token = client_token(configured, Path(settings.data_dir))
+    shown_token = "$SMSHOOKS_API_TOKEN" if configured else token  # a session token was printed by `run` already
     base = url.rstrip("/")
     messages, callbacks, run = plan(count, seed)
     statuses: Counter[int] = Counter()
@@ -180,8 +255,15 @@ def COMMAND(url: str, count: int, token: str, seed: int | None) -> None:  # noqa
     click.echo(f"vendors: {', '.join(sorted({m.vendor for m in messages}))}; "
                f"{sum(m.outcome == 'none' for m in messages)} messages will miss their receipt, "
                f"{sum(m.stop for m in messages)} STOP replies, {sum(m.click for m in messages)} clicks")
-    query = urllib.parse.urlencode({"from": _iso(started), "to": _iso(datetime.now(UTC) + timedelta(hours=1))})
-    click.echo(f"report:  {base}/v1/reports/reconciliation?{query}")
-    click.echo(f"         {base}/v1/reports/reconciliation?{query}&format=html")
+    # Receipts count as missing only after missing_receipt_hours: the link looks from that far ahead (`now=`),
+    # so the messages that will miss their receipt show up in it today.
+    ahead = max([settings.missing_receipt_hours, *(v.missing_receipt_hours or 0 for v in settings.vendors.values())])
+    query = urllib.parse.urlencode({"from": _iso(started), "to": _iso(datetime.now(UTC) + timedelta(hours=1)),
+                                    "now": _iso(datetime.now(UTC) + timedelta(hours=ahead + 1)),
+                                    "group_by": "vendor,country"})
+    click.echo(f"countries: {', '.join(sorted({m.country for m in messages}))}")
+    click.echo(f"report (as it will read in {ahead + 1:g} h, when missing receipts count):")
+    click.echo(f"  curl -H 'Authorization: Bearer {shown_token or '$SMSHOOKS_API_TOKEN'}' -o demo.html \\")
+    click.echo(f"    '{base}/v1/reports/reconciliation?{query}&format=html'")
     if any(status >= 400 or status == 0 for status in statuses):
         raise click.ClickException("some requests were not accepted; see the counts above")

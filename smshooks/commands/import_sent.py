@@ -15,26 +15,31 @@ from smshooks.cli import settings_from
 @click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar on standard error.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--rejects", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Where refused rows go, as JSON Lines {line, reason, row} (default: PATH.rejects.jsonl).")
 @click.pass_context
-def COMMAND(ctx: click.Context, path: Path, progress: bool, as_json: bool) -> None:  # noqa: N802
+def COMMAND(ctx: click.Context, path: Path, progress: bool, as_json: bool, rejects: Path | None) -> None:  # noqa: N802
     """Publish sent messages from a CSV (header row) or JSON Lines (.jsonl/.ndjson) file.
 
-    Columns are the fields of sms.sent_message.v1: vendor, message_id, recipient (required), sent_at,
-    sender, batch_id, campaign_id, client_ref, parts, account. Each valid row becomes one event, so the
-    sent-messages processor stores it and re-matches receipts that arrived first. Rejected rows are listed
-    with their line numbers; the exit status is 1 when any row was rejected.
+    Each row is checked by the schema of POST /v1/sent-messages: vendor (one we serve), message_id,
+    recipient (a phone number) and sent_at (ISO 8601) are required; sender, batch_id, campaign_id,
+    client_ref, parts, account are optional; other columns are ignored, as over HTTP. Each valid row
+    becomes one event, so the sent-messages processor stores it and re-matches receipts that arrived
+    first. Refused rows are listed with their line numbers and written to the rejects file; the exit
+    status is 1 when any row was refused.
 
     \b
-    Example:
+    Examples:
       smshooks import-sent march-sends.csv
+      smshooks import-sent sends.jsonl --rejects bad-rows.jsonl --json
     """
     from kafka.errors import KafkaError
 
-    from processors.importer import import_sent
+    from smshooks.importer import import_sent
 
     settings = settings_from(ctx)
     try:
-        summary = import_sent(path, settings, progress=progress)
+        summary = import_sent(path, settings, progress=progress, rejects=rejects)
     except KafkaError as exc:
         raise click.ClickException(
             f"Kafka at {settings.kafka_bootstrap_servers} is unavailable ({exc}); run it again: "
@@ -47,6 +52,8 @@ def COMMAND(ctx: click.Context, path: Path, progress: bool, as_json: bool) -> No
         for line, reason in summary.rejected[:50]:
             click.echo(f"  line {line}: {reason}")
         if len(summary.rejected) > 50:
-            click.echo(f"  ... and {len(summary.rejected) - 50} more (use --json for all)")
+            click.echo(f"  ... and {len(summary.rejected) - 50} more")
+        if summary.rejects_path:
+            click.echo(f"refused rows written to {summary.rejects_path}")
     if summary.rejected:
         sys.exit(1)

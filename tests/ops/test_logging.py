@@ -64,3 +64,18 @@ def test_mask_keeps_ids_times_and_short_numbers():
     text = "event 6f1d7f0e-5a2b-4c1e-9a57-3d5c2b9e8a10 at 2024-03-05T10:15:42Z offset 1234567 took 12.5 ms"
     assert observability.mask(text) == text
     assert observability.mask("sig=abc&token=def") == "sig=<redacted>&token=<redacted>"
+
+
+def test_kafka_python_info_lines_are_quiet_at_info():
+    """kafka-python logs each connection and group step at INFO: ~25 lines before `make run`'s banner."""
+    import logging
+
+    from smshooks.logs import configure_logging
+
+    configure_logging("INFO")
+    assert logging.getLogger("kafka.conn").getEffectiveLevel() == logging.WARNING
+    configure_logging("DEBUG")
+    assert logging.getLogger("kafka.conn").getEffectiveLevel() == logging.WARNING
+    configure_logging("ERROR")
+    assert logging.getLogger("kafka").getEffectiveLevel() == logging.ERROR
+    configure_logging("INFO")

@@ -65,3 +65,17 @@ def test_asyncapi_is_served(client):
     assert response.status_code == 200
     assert response.mimetype == "application/yaml"
     assert b"asyncapi: 3.0.0" in response.data
+
+
+def test_content_type_has_one_charset(client):
+    content_type = client.get("/metrics").headers["Content-Type"]
+    assert content_type.count("charset") == 1, content_type
+
+
+def test_metrics_token_guards_the_exposition(make_client):
+    guarded = make_client(metrics_token="scrape-me")
+    assert guarded.get("/metrics").status_code == 401
+    assert guarded.get("/metrics", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    response = guarded.get("/metrics", headers={"Authorization": "Bearer scrape-me"})
+    assert response.status_code == 200 and "smshooks_callbacks_total" in response.get_data(as_text=True)
+    assert guarded.get("/healthz").status_code == 200  # probes stay open

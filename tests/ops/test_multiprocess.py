@@ -8,9 +8,11 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,7 @@ from tests.ops.conftest import value
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = {"vendor": "generic", "kind": "delivery-receipts"}
+API_TOKEN = "session-token-for-the-multiprocess-tests"
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +36,7 @@ def server(broker, tmp_path_factory):
         SMSHOOKS_BIND=f"127.0.0.1:{port}", WEB_CONCURRENCY="2", GUNICORN_THREADS="4",
         SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, SMSHOOKS_TOPIC_PREFIX=f"mp{uuid.uuid4().hex[:8]}.",
         SMSHOOKS_TOPIC_PARTITIONS="2", SMSHOOKS_DATA_DIR=str(tmp), PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"),
-        SMSHOOKS_RATE_LIMIT_PER_SOURCE="100000/second",
+        SMSHOOKS_RATE_LIMIT_PER_SOURCE="100000/second", SMSHOOKS_API_TOKEN=API_TOKEN,
     )
     stdout = open(tmp / "stdout.log", "wb")  # noqa: SIM115 - closed at teardown
     process = subprocess.Popen(
@@ -50,7 +53,7 @@ def server(broker, tmp_path_factory):
             if process.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not start: {(tmp / 'stderr.log').read_text()[-2000:]}")
             time.sleep(0.2)
-    yield {"base": base, "dir": tmp / "prometheus", "stdout": tmp / "stdout.log", "process": process}
+    yield {"base": base, "data_dir": tmp, "dir": tmp / "prometheus", "stdout": tmp / "stdout.log", "process": process}
     process.terminate()
     try:
         process.wait(timeout=30)
@@ -120,16 +123,27 @@ def test_log_lines_are_json_with_request_ids_and_masked_numbers(server):
     assert "447700900123" not in server["stdout"].read_text()
 
 
-def test_demo_plays_a_mixed_stream_into_the_running_stack(server):
+def test_demo_plays_a_mixed_stream_into_the_running_stack(server, monkeypatch):
+    """The demo finds the session token `smshooks run` writes under data_dir (no --token, no environment)."""
     from click.testing import CliRunner
 
     from smshooks.cli import main
+    from smshooks.session_token import TOKEN_FILE
 
+    (server["data_dir"] / TOKEN_FILE).write_text(API_TOKEN + "\n")
+    monkeypatch.delenv("SMSHOOKS_API_TOKEN", raising=False)
+    monkeypatch.setenv("SMSHOOKS_DATA_DIR", str(server["data_dir"]))
     result = CliRunner().invoke(main, ["demo", "--url", server["base"], "--count", "40", "--seed", "7"])
     assert result.exit_code == 0, result.output
     assert "40 sent messages" in result.output
     assert "/v1/reports/reconciliation?from=" in result.output
-    assert "vendors: generic, jasmin, mobivate" in result.output  # every adapter the demo speaks for
+    # every vendor we serve, each callback accepted by its real adapter (the demo exits 1 on any 4xx)
+    assert "vendors: fortytwo, generic, jasmin, mobivate, sinch, twilio, vonage" in result.output
+    assert "countries: AU, FR, GB" in result.output
+    link = next(line for line in result.output.splitlines() if "/v1/reports/reconciliation?" in line)
+    query = dict(urllib.parse.parse_qsl(link.split("?", 1)[1].split("&format")[0]))
+    ahead = datetime.fromisoformat(query["now"]) - datetime.now(UTC)
+    assert ahead > timedelta(hours=72)  # messages without a receipt count as missing in the linked report
     text = scrape(server["base"])
-    for vendor in ("jasmin", "mobivate"):
+    for vendor in ("jasmin", "mobivate", "sinch", "fortytwo", "twilio", "vonage"):
         assert value(text, "smshooks_callbacks_total", vendor=vendor, kind="delivery-receipts", status="200") >= 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import logging
@@ -114,3 +115,34 @@ def test_batch_log_line_is_json_with_request_ids():
     [line] = [json.loads(text) for text in stream.getvalue().splitlines() if '"batch"' in text]
     assert line["processor"] == "log-proc" and line["handled"] == 2 and line["records"] == 2
     assert line["request_ids"] == ["req-9"] and line["partitions"] == ["sms.inbound-messages/2"]
+
+
+def test_processor_port_binds_loopback_by_default_and_serves_readiness(broker, sqlite_url, monkeypatch):
+    """Readiness of a processor is Kafka and its database; /metrics takes the optional metrics_token."""
+    import inspect
+    import urllib.error
+
+    assert load_settings(environ={}).metrics_bind == "127.0.0.1"
+    assert inspect.signature(observability.start_metrics_server).parameters["address"].default == "127.0.0.1"
+    upgrade(sqlite_url)
+    settings = load_settings(environ={}, overrides={
+        "database_url": sqlite_url, "kafka_bootstrap_servers": broker.bootstrap_servers, "metrics_token": "t0k"})
+    monkeypatch.setattr(observability, "_server_started", False)
+    port = free_port()
+    assert observability.start_metrics_server(port, settings.metrics_bind, settings.metrics_token,
+                                              observability.processor_readiness(settings))
+    base = f"http://127.0.0.1:{port}"
+    ready = json.loads(urllib.request.urlopen(base + "/readyz", timeout=10).read())
+    assert ready == {"status": "ready", "checks": {"kafka": True, "database": True}}
+    try:
+        urllib.request.urlopen(base + "/metrics", timeout=5)
+        raise AssertionError("metrics served without the token")
+    except urllib.error.HTTPError as error:
+        assert error.code == 401
+    scraped = urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers={"Authorization": "Bearer t0k"}),
+                                     timeout=5)
+    assert scraped.headers["Content-Type"].count("charset") == 1
+
+    broken = dataclasses.replace(settings, database_url="postgresql+psycopg://nobody@127.0.0.1:1/none",
+                                 kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")
+    assert observability.processor_readiness(broken)() == {"kafka": False, "database": False}

@@ -1,16 +1,31 @@
 """The auth matrix through the real app and broker: every scheme accepts a correct request and answers 401
-(never recorded) to missing, wrong, tampered and stale credentials; secrets never reach the rejected topic."""
+(never recorded) to missing, wrong, tampered and stale credentials; secrets never reach the rejected topic.
+
+Fixtures: signatures are computed by the vendors' own SDKs, pinned as test dependencies: Sinch's
+`calculate_sinch_event_signature` (sinch 2.3.0), Twilio's `RequestValidator.compute_signature` (twilio 9.13.0),
+the Standard Webhooks reference library's `Webhook.sign` (standardwebhooks 1.1.0) and Vonage's
+`vonage_http_client.Auth.sign_params` (vonage-http-client 1.5.2, the HMAC methods). Vonage's default `md5hash`
+(MD5 of the signed string followed by the secret, from Vonage's "Signing messages" guide) is computed here: the
+current SDK has no function for it. Bodies are the vendors' documented examples (see test_sinch/test_twilio/...).
+"""
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import hmac
 import json
 import time
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
+from sinch.domains.authentication.sinch_events.v1.authentication_validation import (
+    calculate_sinch_event_signature,
+    compute_signed_data,
+)
+from standardwebhooks import Webhook
+from twilio.request_validator import RequestValidator
+from vonage_http_client.auth import Auth as VonageAuth
 
 from receiver.auth import vonage_signed_string
 
@@ -42,36 +57,35 @@ def assert_unauthorized(response) -> None:
 def sinch_headers(body: bytes, secret: str = SINCH_SECRET, timestamp: float | None = None) -> dict[str, str]:
     """X-Sinch-Webhook-Signature* headers as the Sinch SDK computes them."""
     nonce, stamp = "01FJA8B4A7BM43YGWSG9GBV067", str(int(timestamp if timestamp is not None else time.time()))
-    signed = body + b"." + nonce.encode() + b"." + stamp.encode()
-    signature = base64.b64encode(hmac.new(secret.encode(), signed, hashlib.sha256).digest()).decode()
+    signature = calculate_sinch_event_signature(compute_signed_data(body.decode(), nonce, stamp), secret)
     return {"X-Sinch-Webhook-Signature": signature, "X-Sinch-Webhook-Signature-Nonce": nonce,
             "X-Sinch-Webhook-Signature-Timestamp": stamp}
 
 
-def twilio_signature(url: str, params: dict[str, str], token: str = TWILIO_TOKEN) -> str:
-    """X-Twilio-Signature as twilio.request_validator computes it."""
-    signed = url + "".join(k + v for k, v in sorted(params.items()))
-    return base64.b64encode(hmac.new(token.encode(), signed.encode(), hashlib.sha1).digest()).decode()
+def twilio_signature(url: str, params: dict[str, str] | None, token: str = TWILIO_TOKEN,
+                     algorithm: str | None = None) -> str:
+    """X-Twilio-Signature as Twilio's SDK computes it (HMAC_SHA1 unless a Webhooks rule names HMAC_SHA256)."""
+    return RequestValidator(token).compute_signature(url, params or {}, algorithm)
 
 
 def webhook_headers(body: bytes, key: str = WEBHOOK_KEY, timestamp: float | None = None) -> dict[str, str]:
     """Standard Webhooks headers for a `whsec_` key."""
-    message_id, stamp = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W", str(int(timestamp if timestamp is not None else time.time()))
-    signed = f"{message_id}.{stamp}.".encode() + body
-    signature = base64.b64encode(hmac.new(base64.b64decode(key), signed, hashlib.sha256).digest()).decode()
-    return {"webhook-id": message_id, "webhook-timestamp": stamp, "webhook-signature": f"v1,{signature}"}
+    message_id = "msg_2KWPBgLlAfxdpx2AI54pPJ85f4W"
+    signed_at = datetime.fromtimestamp(int(timestamp if timestamp is not None else time.time()), tz=UTC)
+    signature = Webhook(key).sign(message_id, signed_at, body.decode())
+    return {"webhook-id": message_id, "webhook-timestamp": str(int(signed_at.timestamp())),
+            "webhook-signature": signature}
 
 
 def vonage_signed(params: dict[str, str], secret: str = VONAGE_SECRET, timestamp: float | None = None,
                   method: str = "md5hash") -> dict:
-    """Params plus `timestamp` and a `sig`, as Vonage signs webhooks: md5hash in lower-case hex, the HMAC methods
-    in upper-case hex (as Vonage's SDKs write them)."""
+    """Params plus `timestamp` and a `sig`, as Vonage signs webhooks: the HMAC methods by Vonage's SDK, md5hash as
+    its guide describes it (MD5 of the signed string followed by the secret)."""
     params = dict(params, timestamp=str(int(timestamp if timestamp is not None else time.time())), nonce="n-1")
-    signed = vonage_signed_string(list(params.items()))
     if method == "md5hash":
-        sig = hashlib.md5((signed + secret).encode()).hexdigest()
+        sig = hashlib.md5((vonage_signed_string(list(params.items())) + secret).encode()).hexdigest()
     else:
-        sig = hmac.new(secret.encode(), signed.encode(), method).hexdigest().upper()
+        sig = VonageAuth(api_key="key", signature_secret=secret, signature_method=method).sign_params(dict(params))
     return dict(params, sig=sig)
 
 
@@ -403,21 +417,23 @@ def test_401s_are_not_recorded_but_a_later_400_is(sinch_client, token_client, pu
 
 @pytest.mark.parametrize("where", ["path", "query"])
 def test_secrets_never_reach_the_rejected_record(make_client, published, where):
-    client = make_client(vendors={"vonage": {"auth": [{"scheme": "url_token", "token": "url-secret-1"},
-                                                      {"scheme": "bearer", "token": "bearer-secret-1"}]}})
-    path = f"{VONAGE_INBOUND}/url-secret-1" if where == "path" else f"{VONAGE_INBOUND}?token=url-secret-1"
-    response = client.post(path, json=dict(VONAGE_MO, msisdn="not-a-number"),
+    # sinch: a vendor that can send both a URL token and a bearer token
+    client = make_client(vendors={"sinch": {"auth": [{"scheme": "url_token", "token": "url-secret-1"},
+                                                     {"scheme": "bearer", "token": "bearer-secret-1"}]}})
+    path = f"{SINCH_RECEIPTS}/url-secret-1" if where == "path" else f"{SINCH_RECEIPTS}?token=url-secret-1"
+    # no batch id: a receipt that cannot exist, so a 400 and a rejected record
+    response = client.post(path, json={k: v for k, v in SINCH_REPORT.items() if k != "batch_id"},
                            headers={"Authorization": "Bearer bearer-secret-1"})
-    assert response.status_code == 400 and response.get_json()["code"] == "syntax_invalid_parameter_format"
+    assert response.status_code == 400 and response.get_json()["code"] == "syntax_constraint_violation"
     [record] = published.records("sms.callbacks.rejected")
     value = json.loads(record.value)
     assert b"url-secret-1" not in record.value and b"bearer-secret-1" not in record.value
     assert not any(b"secret" in header_value for _, header_value in record.headers)
     assert "authorization" not in {name.lower() for name in value["headers"]}
     if where == "path":
-        assert value["path"] == f"{VONAGE_INBOUND}/<redacted>"
+        assert value["path"] == f"{SINCH_RECEIPTS}/<redacted>"
     else:
-        assert value["path"] == VONAGE_INBOUND and value["query"] == "token=<redacted>"
+        assert value["path"] == SINCH_RECEIPTS and value["query"] == "token=<redacted>"
 
 
 def test_signature_headers_never_reach_the_rejected_record(sinch_client, published):

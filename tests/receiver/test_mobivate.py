@@ -107,22 +107,22 @@ def test_duplicate_click_has_the_same_event_id(client):
     assert client.post(CLICKS, json=CLICK).get_json()["event_ids"] == first
 
 
+def _without(payload: dict, name: str) -> dict:
+    return {k: v for k, v in payload.items() if k != name}
+
+
 @pytest.mark.parametrize(
     ("path", "payload", "code", "field"),
     [
-        (RECEIPTS, {k: v for k, v in RECEIPT.items() if k != "deliveryMessageId"}, "syntax_constraint_violation",
-         "deliveryMessageId"),
-        (RECEIPTS, {k: v for k, v in RECEIPT.items() if k != "statusCode"}, "syntax_constraint_violation",
-         "statusCode"),
-        (RECEIPTS, dict(RECEIPT, statusCode="one"), "syntax_constraint_violation", "statusCode"),
-        (RECEIPTS, dict(RECEIPT, created="05/03/2024 10:15"), "syntax_invalid_parameter_format", "created"),
-        (INBOUND, {k: v for k, v in INBOUND_MESSAGE.items() if k != "originator"}, "syntax_constraint_violation",
-         "originator"),
-        (INBOUND, dict(INBOUND_MESSAGE, originator="not-a-number"), "syntax_invalid_parameter_format",
-         "originator"),
-        (INBOUND, dict(INBOUND_MESSAGE, created="yesterday"), "syntax_invalid_parameter_format", "created"),
-        (CLICKS, {k: v for k, v in CLICK.items() if k != "url"}, "syntax_constraint_violation", "url"),
-        (CLICKS, dict(CLICK, mobile="12ab"), "syntax_invalid_parameter_format", "mobile"),
+        (RECEIPTS, _without(RECEIPT, "deliveryMessageId"), "syntax_constraint_violation", "deliveryMessageId"),
+        (RECEIPTS, _without(RECEIPT, "status"), "syntax_constraint_violation", "status"),
+        (INBOUND, _without(INBOUND_MESSAGE, "originator"), "syntax_constraint_violation", "originator"),
+        (INBOUND, dict(INBOUND_MESSAGE, originator=" "), "syntax_invalid_parameter_format", "originator"),
+        (INBOUND, _without(INBOUND_MESSAGE, "body"), "syntax_constraint_violation", "body"),
+        (INBOUND, _without(INBOUND_MESSAGE, "id"), "syntax_constraint_violation", "id"),
+        (CLICKS, _without(CLICK, "url"), "syntax_constraint_violation", "url"),
+        (CLICKS, _without(CLICK, "messageId"), "syntax_constraint_violation", "messageId"),
+        (CLICKS, _without(CLICK, "mobile"), "syntax_constraint_violation", "mobile"),
     ],
 )
 def test_invalid_payload_is_400_and_recorded_as_rejected(client, published, path, payload, code, field):
@@ -155,3 +155,38 @@ def test_dashed_uuid_ids_lose_their_dashes(client, published):
     assert response.status_code == 200
     [record] = published.records("sms.delivery-receipts")
     assert record.key == b"mobivate:ef5796cee3264a0990336b457039b1ba"
+
+
+@pytest.mark.parametrize(
+    ("path", "topic", "payload", "fields"),
+    [
+        (RECEIPTS, "sms.delivery-receipts", _without(RECEIPT, "statusCode"), []),
+        (RECEIPTS, "sms.delivery-receipts", dict(RECEIPT, statusCode="one", parts=0), ["statusCode", "parts"]),
+        (RECEIPTS, "sms.delivery-receipts", dict(RECEIPT, created="05/03/2024 10:15"), ["created"]),
+        (RECEIPTS, "sms.delivery-receipts", _without(RECEIPT, "created"), []),
+        (INBOUND, "sms.inbound-messages", dict(INBOUND_MESSAGE, created="yesterday"), ["created"]),
+        (INBOUND, "sms.inbound-messages", dict(INBOUND_MESSAGE, inReplyTo=7), ["inReplyTo"]),
+        (CLICKS, "sms.link-clicks", dict(CLICK, ipAddress="unknown", iso2l="GBR"), ["ipAddress", "iso2l"]),
+    ],
+)
+def test_described_fields_that_do_not_parse_are_warnings(client, published, path, topic, payload, fields):
+    response = client.post(path, json=payload)
+    assert response.status_code == 200, response.get_json()
+    [event] = published.events(topic)
+    assert sorted(w["field"] for w in event.payload.parse_warnings) == sorted(fields)
+
+
+def test_an_unlisted_status_with_an_unlisted_code_is_unknown(client, published):
+    assert client.post(RECEIPTS, json=dict(RECEIPT, status="BUFFERED", statusCode=77)).status_code == 200
+    [event] = published.events("sms.delivery-receipts")
+    assert (event.payload.status, event.payload.vendor_status, event.payload.vendor_code) == (
+        "unknown", "BUFFERED", "77")
+
+
+def test_an_alphanumeric_originator_and_a_url_without_scheme_are_accepted(client, published):
+    assert client.post(INBOUND, json=dict(INBOUND_MESSAGE, originator="Acme")).status_code == 200
+    [record] = published.records("sms.inbound-messages")
+    assert record.key == b"Acme"
+    assert client.post(CLICKS, json=dict(CLICK, url="shop.example.com/offer")).status_code == 200
+    [event] = published.events("sms.link-clicks")
+    assert event.payload.url == "shop.example.com/offer"

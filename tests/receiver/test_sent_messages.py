@@ -1,4 +1,8 @@
-"""`POST /v1/sent-messages` through the real app and broker: canonical messages and raw vendor send responses."""
+"""`POST /v1/sent-messages` through the real app and broker: canonical messages and raw vendor send responses.
+
+Fixtures: send responses as the vendors document them (shared/seeds: Fortytwo's outer response, Mobivate's message
+record; Sinch's batch response from its SDK models; FullSMS's campaign response); numbers from the numbering plans
+libphonenumber carries (+1 212/416, +7 916/701) and Ofcom's drama range (+44 7700 900xxx)."""
 
 from __future__ import annotations
 
@@ -142,6 +146,7 @@ def test_wrapper_values_win_over_the_response(client, published):
         (dict(CANONICAL, sent_at="yesterday"), "syntax_invalid_parameter_format", ["sent_at"]),
         (dict(CANONICAL, parts=0), "syntax_constraint_violation", ["parts"]),
         (dict(CANONICAL, vendor="No Such Vendor!"), "syntax_constraint_violation", ["vendor"]),
+        (dict(CANONICAL, vendor="acme"), "syntax_constraint_violation", ["vendor"]),  # no receipt could ever match
         ([CANONICAL, {"vendor": "x"}], "syntax_constraint_violation", ["1", "message_id"]),
         ([], "syntax_constraint_violation", ["_schema"]),
         ("just text", "syntax_constraint_violation", ["_schema"]),
@@ -203,3 +208,32 @@ def test_openapi_documents_the_route(client):
     document = client.get("/openapi.json").get_json()
     assert "post" in document["paths"][PATH]
     assert {"SentMessage", "SendResponse"} <= set(document["components"]["schemas"])
+
+
+@pytest.mark.parametrize(
+    ("recipient", "country"),
+    [
+        ("+12125550100", "US"), ("14165550123", "CA"),  # +1 is shared: the number's own plan decides
+        ("+79161234567", "RU"), ("77012345678", "KZ"),  # +7 likewise
+        ("+447700900123", "GB"), ("61491570156", "AU"),
+        ("+870773111632", None),  # a global service (Inmarsat) has no country
+    ],
+)
+def test_the_recipients_country_comes_from_its_numbering_plan(client, published, recipient, country):
+    assert post(client, dict(CANONICAL, recipient=recipient)).status_code == 200
+    [event] = published.events(TOPIC)
+    assert event.payload.country_iso2 == country
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        (dict(CANONICAL, sent_at="05/03/2024"), "sent_at"),  # a vendor's date would be a warning; ours is a 400
+        (dict(CANONICAL, recipient="60777x"), "recipient"),
+        (dict(CANONICAL, client_ref="x" * 300), "client_ref"),
+    ],
+)
+def test_sent_messages_stay_strict(client, published, payload, field):
+    response = post(client, payload)
+    assert response.status_code == 400 and field in response.get_json()["errors"]
+    assert published.records(TOPIC, expected=1, timeout=1.0) == []

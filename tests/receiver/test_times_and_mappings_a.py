@@ -1,12 +1,14 @@
-"""Unit tests, no broker: every status mapping row and every time format of Mobivate, Fortytwo and Jasmin."""
+"""Unit tests, no broker: every status mapping row and every time format of Mobivate, Fortytwo and Jasmin, and
+recipients' countries (libphonenumber's plans)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
 import pytest
-from marshmallow import ValidationError
 
+from receiver import smpp
+from receiver.fields import PARSE_WARNINGS
 from receiver.sent import country_iso2 as recipient_country
 from receiver.vendors import fortytwo, jasmin, mobivate
 
@@ -76,11 +78,22 @@ def test_mobivate_times(created, expected):
     )["created"] == expected
 
 
+def warnings_of(load) -> tuple[dict, list[dict[str, str]]]:
+    """What a schema load returns and the parse warnings it noted (as the view collects them)."""
+    warnings: list[dict[str, str]] = []
+    token = PARSE_WARNINGS.set(warnings)
+    try:
+        return load(), warnings
+    finally:
+        PARSE_WARNINGS.reset(token)
+
+
 @pytest.mark.parametrize("created", ["2023-09-31T00:30:36+0000", "01/09/2023", "", "1693528236"])
-def test_mobivate_bad_times_are_format_errors(created):
-    with pytest.raises(ValidationError) as raised:
-        mobivate.ReceiptSchema().load({"deliveryMessageId": "1", "created": created, "status": "X", "statusCode": 1})
-    assert raised.value.messages["created"][0].startswith("Invalid format: ")
+def test_mobivate_bad_times_are_parse_warnings(created):
+    loaded, warnings = warnings_of(lambda: mobivate.ReceiptSchema().load(
+        {"deliveryMessageId": "1", "created": created, "status": "X", "statusCode": 1}))
+    assert loaded["created"] is None
+    assert [w["field"] for w in warnings] == ["created"] and not warnings[0]["reason"].startswith("Invalid format")
 
 
 SMPP_ROWS = [
@@ -104,8 +117,9 @@ def test_fortytwo_smpp_status_mapping(stat, expected):
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [(10, "pending"), (11, "pending"), (21, "pending"), (22, "delivered"), (30, "rejected"), (41, "rejected"),
-     (42, "failed"), (44, "expired"), (50, "failed"), (0, "unknown"), (99, "unknown")],
+    [("10", "pending"), ("11", "pending"), ("21", "pending"), ("22", "delivered"), ("30", "rejected"),
+     ("41", "rejected"), ("42", "failed"), ("44", "expired"), ("50", "failed"), ("0", "unknown"), ("99", "unknown"),
+     ("delivered", "unknown"), ("", "unknown"), ("9" * 40, "unknown")],  # never a 400: not a number is unknown
 )
 def test_fortytwo_http_api_status_mapping(code, expected):
     assert fortytwo.http_api_status(code) == expected
@@ -138,10 +152,10 @@ def test_fortytwo_http_api_unix_time(value, expected):
 
 
 @pytest.mark.parametrize("value", ["soon", True, "2024-03-05", ""])
-def test_fortytwo_bad_times_are_format_errors(value):
-    with pytest.raises(ValidationError) as raised:
-        fortytwo.HttpApiReceiptSchema().load({"smsid": "1", "status": "22", "timestamp": value})
-    assert raised.value.messages["timestamp"][0].startswith("Invalid format: ")
+def test_fortytwo_bad_times_are_parse_warnings(value):
+    loaded, warnings = warnings_of(lambda: fortytwo.HttpApiReceiptSchema().load(
+        {"smsid": "1", "status": "22", "timestamp": value}))
+    assert loaded["timestamp"] is None and [w["field"] for w in warnings] == ["timestamp"]
 
 
 JASMIN_ROWS = [
@@ -163,6 +177,8 @@ def test_jasmin_status_mapping(message_status, expected):
     [
         ("2403051016", datetime(2024, 3, 5, 10, 16, tzinfo=UTC)),  # YYMMDDhhmm, no zone: UTC
         ("240305101642", datetime(2024, 3, 5, 10, 16, 42, tzinfo=UTC)),  # with seconds
+        ("202403051016", datetime(2024, 3, 5, 10, 16, tzinfo=UTC)),  # YYYYMMDDhhmm, as some SMSCs write it
+        ("20240305101642", datetime(2024, 3, 5, 10, 16, 42, tzinfo=UTC)),  # YYYYMMDDhhmmss
     ],
 )
 def test_jasmin_times(value, expected):
@@ -172,20 +188,30 @@ def test_jasmin_times(value, expected):
 
 
 @pytest.mark.parametrize("value", ["2024-03-05", "2413051016", "24030510", "soon"])
-def test_jasmin_bad_times_are_format_errors(value):
-    with pytest.raises(ValidationError) as raised:
-        jasmin.ReceiptSchema().load({"id": "x", "message_status": "DELIVRD", "level": "2", "donedate": value})
-    assert raised.value.messages["donedate"][0].startswith("Invalid format: ")
+def test_jasmin_bad_times_load_as_none_with_a_warning(value):
+    noted: list[dict[str, str]] = []
+    token = PARSE_WARNINGS.set(noted)
+    try:
+        loaded = jasmin.ReceiptSchema().load({"id": "x", "message_status": "DELIVRD", "level": "2", "donedate": value})
+    finally:
+        PARSE_WARNINGS.reset(token)
+    assert loaded["donedate"] is None
+    assert [w["field"] for w in noted] == ["donedate"] and not noted[0]["reason"].startswith("Invalid format")
 
 
 @pytest.mark.parametrize(
     ("content", "binary", "coding", "expected"),
     [
-        ("STOP", "53544f50", "0", "STOP"),
-        ("?", "041f04400438043204350442", "8", "Привет"),
-        ("?", "041f04400438043204350442", "UCS2", "Привет"),
-        ("plain", None, "8", "plain"),
-        ("plain", "00", None, "plain"),
+        ("STOP", "53544f50", 0, "STOP"),
+        ("?", "041f04400438043204350442", 8, "Привет"),  # UCS2: decoded from the exact binary copy
+        ("\x05v\x05nement", None, 0, "événement"),  # GSM 03.38 septets, no binary copy (Courier's Jasmin test)
+        ("a", "610062", 0, "a@b"),  # GSM @ is byte 0, which the form parser drops from `content`
+        ("ARR\xcaT", "415252ca54", 3, "ARRÊT"),  # Latin-1
+        ("\x06*\x063\x06*", None, 8, "تست"),  # UCS2 without a binary copy (no NUL bytes to lose)
+        ("?", "d8aad8b3d8aa", 8, "تست"),  # UTF-8 bytes declared UCS2 (Jasmin #320): read as UTF-8
+        ("é", None, 0, "é"),  # 8-bit text under the default coding: kept as the form parser read it
+        ("?", "0102", 4, None),  # octet data: no text, the binary copy stands
+        ("plain", None, None, "plain"),  # no coding: SMPP's default, 0
     ],
 )
 def test_jasmin_inbound_text(content, binary, coding, expected):
@@ -195,8 +221,31 @@ def test_jasmin_inbound_text(content, binary, coding, expected):
 @pytest.mark.parametrize(
     ("recipient", "expected"),
     [("447700900123", "GB"), ("33612345678", "FR"), ("4915112345678", "DE"), ("972541111111", "IL"),
-     ("35312345678", "IE"), ("35812345678", "FI"), ("12025550123", None), ("79161234567", None),
-     ("07700900123", None), ("ACME", None), (None, None)],
+     ("35312345678", "IE"), ("35812345678", "FI"), ("12025550123", "US"), ("14165550123", "CA"),
+     ("79161234567", "RU"), ("77012345678", "KZ"), ("07700900123", None), ("ACME", None), (None, None)],
 )
 def test_sent_message_country_from_calling_code(recipient, expected):
     assert recipient_country(recipient) == expected
+
+
+@pytest.mark.parametrize("coding", range(256))
+def test_every_data_coding_decodes_any_bytes_or_says_binary(coding):
+    for message in (b"", b"\x00\xff", b"\x1b", b"\xd8\x00", bytes(range(256))):
+        text = smpp.decode(message, coding)
+        assert text is None or isinstance(text, str)
+    assert (smpp.decode(b"\x00", coding) is None) == (smpp.alphabet(coding) == smpp.BINARY)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("\x08", 8), ("\x03", 3), ("\xf0", 0xF0), ("\x0a", 10), ("8", 8), ("240", 240), ("UCS2", 8),
+     ("latin_1", 3), ("SMSC_DEFAULT_ALPHABET", 0)],
+)
+def test_data_coding_forms(value, expected):
+    assert smpp.parse_data_coding(value) == expected
+
+
+@pytest.mark.parametrize("value", ["KLINGON", "256", "", "  "])
+def test_data_coding_that_is_none_of_the_forms(value):
+    with pytest.raises(smpp.DataCodingError):
+        smpp.parse_data_coding(value)

@@ -122,16 +122,31 @@ def test_iso_times(text, expected):
     ("text", "expected"),
     [("2403051015", datetime(2024, 3, 5, 10, 15, tzinfo=UTC)),  # Twilio RawDlrDoneDate, Vonage scts
      ("240305101542", datetime(2024, 3, 5, 10, 15, 42, tzinfo=UTC)),
-     (" 2412312359 ", datetime(2024, 12, 31, 23, 59, tzinfo=UTC))],
+     (" 2412312359 ", datetime(2024, 12, 31, 23, 59, tzinfo=UTC)),
+     ("202403051015", datetime(2024, 3, 5, 10, 15, tzinfo=UTC)),  # YYYYMMDDhhmm: month 24 cannot be YYMMDD...
+     ("20240305101542", datetime(2024, 3, 5, 10, 15, 42, tzinfo=UTC))],
 )
 def test_yymmddhhmm_times(text, expected):
     assert parse_yymmddhhmm(text) == expected
 
 
 @pytest.mark.parametrize(
+    ("now", "expected"),
+    [(datetime(2020, 1, 3, tzinfo=UTC), datetime(2020, 1, 3, 5, 10, 16, tzinfo=UTC)),  # YYMMDDhhmmss
+     (datetime(2001, 3, 5, tzinfo=UTC), datetime(2001, 3, 5, 10, 16, tzinfo=UTC))],  # YYYYMMDDhhmm
+)
+def test_twelve_digits_that_read_both_ways_take_the_reading_nearer_now(now, expected):
+    assert parse_yymmddhhmm("200103051016", now=now) == expected
+
+
+@pytest.mark.parametrize(
     ("text", "expected"),
     [("2024-03-05 10:15:42", datetime(2024, 3, 5, 10, 15, 42, tzinfo=UTC)),  # Vonage message-timestamp
-     ("2024-02-29 23:59:59", datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC))],
+     ("2024-02-29 23:59:59", datetime(2024, 2, 29, 23, 59, 59, tzinfo=UTC)),
+     ("2020-01-01 12:00:00 +0000", datetime(2020, 1, 1, 12, tzinfo=UTC)),  # Vonage API reference, with a zone
+     ("2020-01-01 13:00:00+01:00", datetime(2020, 1, 1, 12, tzinfo=UTC)),
+     ("2020-01-01 06:30:00.5 -0530", datetime(2020, 1, 1, 12, 0, 0, 500000, tzinfo=UTC)),
+     ("2020-01-01T12:00:00Z", datetime(2020, 1, 1, 12, tzinfo=UTC))],
 )
 def test_sql_times(text, expected):
     assert parse_sql_time(text) == expected
@@ -152,7 +167,8 @@ def test_epoch_times(value, expected):
     [
         (parse_iso, "yesterday"), (parse_iso, "2024-13-05T10:15:42Z"),
         (parse_yymmddhhmm, "2413051015"), (parse_yymmddhhmm, "24030510"), (parse_yymmddhhmm, "2403051015123"),
-        (parse_yymmddhhmm, "2024-03-05"), (parse_sql_time, "2024-03-05T10:15:42"), (parse_sql_time, "2024-03-05"),
+        (parse_yymmddhhmm, "2024-03-05"), (parse_yymmddhhmm, "20241305101542"), (parse_sql_time, "2024-03-05"),
+        (parse_sql_time, "2024-03-05 10:15:42 +00"),
         (parse_sql_time, "2023-02-29 10:00:00"), (parse_epoch, "soon"),
     ],
 )

@@ -14,6 +14,7 @@ import pytest
 import receiver.auth
 from processors.db import upgrade
 from receiver.vendors import load_adapters
+from smshooks.settings import VENDOR_AUTH_SCHEMES
 from tests.receiver.conftest import client_maker
 from tests.receiver.test_auth import (
     GENERIC_RECEIPT,
@@ -27,15 +28,7 @@ from tests.receiver.test_auth import (
 )
 
 SECRET = "s3cret-value-0123456789abcdef"
-SCHEMES = {  # what each vendor can offer (README), with the settings of each scheme
-    "mobivate": ["url_token", "ip_allow_list"],
-    "sinch": ["sinch_hmac", "basic", "bearer"],
-    "fortytwo": ["ip_allow_list", "url_token"],
-    "jasmin": ["url_token", "basic"],
-    "twilio": ["twilio_signature"],
-    "vonage": ["vonage_signature", "url_token"],
-    "generic": ["standard_webhooks", "bearer"],
-}
+SCHEMES = VENDOR_AUTH_SCHEMES  # what each vendor can offer (README), checked at start
 API_TOKEN = "api-token-0123456789abcdef"
 READ_ROUTES = ["/v1/reports/reconciliation", "/v1/messages/twilio/SM1", "/v1/opt-outs/447700900123?sender=60777",
                "/v1/opt-outs"]
@@ -249,3 +242,58 @@ def test_secret_comparison_time_does_not_depend_on_where_the_guess_is_wrong():
     print(f"\ntiming: naive == ratio {naive:.1f}, equal() ratio {long:.2f} (1 MiB), {short:.2f} (64 B)")
     assert 0.5 < long < 2, f"receiver.auth.equal on 1 MiB: last-byte/first-byte time ratio {long:.2f}"
     assert 0.5 < short < 2, f"receiver.auth.equal on 64-byte tokens: ratio {short:.2f}"
+
+
+# --- accounts: inheritance and no enumeration -------------------------------------------------------------------
+
+TWILIO_STATUS = {"MessageSid": "SM1f0e2d3c4b5a69788796a5b4c3d2e1f0", "MessageStatus": "delivered",
+                 "AccountSid": "AC00000000000000000000000000000001", "To": "+447700900123", "From": "+15005550006"}
+
+
+def test_an_account_without_auth_keeps_its_vendors_checks(make_client):
+    from twilio.request_validator import RequestValidator
+
+    client = make_client(public_base_url="https://hooks.example.com", vendors={"twilio": {
+        "auth": [scheme_settings("twilio_signature")],
+        "accounts": {"us": {"account_ids": [TWILIO_STATUS["AccountSid"]]}}}})
+    path = "/v1/callbacks/twilio/delivery-receipts?account=us"
+    assert_refused(client.post(path, data=TWILIO_STATUS))  # unsigned: was accepted and published
+    signature = RequestValidator(SECRET).compute_signature("https://hooks.example.com" + path, TWILIO_STATUS)
+    assert client.post(path, data=TWILIO_STATUS, headers={"X-Twilio-Signature": signature}).status_code == 200
+
+
+def test_unknown_accounts_look_like_known_ones_without_credentials(make_client):
+    client = make_client(vendors={"sinch": {"auth": [scheme_settings("sinch_hmac")],
+                                            "accounts": {"eu": {"auth": [scheme_settings("sinch_hmac")]}}}})
+    body = json.dumps(SINCH_REPORT).encode()
+    for account in ("eu", "asia", "x" * 40):
+        assert_refused(client.post(f"/v1/callbacks/sinch/delivery-receipts?account={account}", data=body,
+                                   content_type="application/json"))
+    # with the vendor's credentials an unknown account is named: a 404 the operator sees on the rejected topic
+    unknown = client.post("/v1/callbacks/sinch/delivery-receipts?account=asia", data=body,
+                          content_type="application/json", headers=sinch_headers(body, secret=SECRET))
+    assert unknown.status_code == 404
+
+
+def test_unknown_accounts_of_a_vendor_whose_only_checks_are_per_account(make_client):
+    client = make_client(vendors={"generic": {"accounts": {"eu": {"auth": [scheme_settings("bearer")]}}}})
+    for account in ("eu", "asia"):
+        assert_refused(client.post(f"/v1/callbacks/generic/delivery-receipts?account={account}",
+                                   json=GENERIC_RECEIPT))
+
+
+# --- trusted proxy hops with no proxy in front ------------------------------------------------------------------
+
+
+def test_forwarded_requests_straight_from_the_internet_are_warned_about_once(make_client, caplog):
+    client = make_client(trusted_proxy_hops=1)
+    caplog.set_level("WARNING", logger="receiver.proxies")
+    send = lambda remote: client.post(  # noqa: E731
+        "/v1/callbacks/generic/delivery-receipts", json=GENERIC_RECEIPT, headers={"X-Forwarded-For": "192.0.2.1"},
+        environ_base={"REMOTE_ADDR": remote})
+    assert send("10.0.0.5").status_code == 200  # a proxy on our own network: as configured
+    assert not caplog.records
+    assert send("8.8.8.8").status_code == 200  # straight from the internet: the client chose its address
+    assert send("8.8.4.4").status_code == 200
+    warnings = [r for r in caplog.records if "TRUSTED_PROXY_HOPS" in r.getMessage()]
+    assert len(warnings) == 1 and "no proxy" in warnings[0].getMessage()

@@ -84,3 +84,23 @@ def test_opt_outs_export(cli, tmp_path):
     assert [r["msisdn"] for r in json.loads(target.read_text())] == ["447700900125"]
     bad = cli("opt-outs", "export", "--since", "someday")
     assert bad.exit_code == 2 and "--since" in bad.output
+
+
+def test_message_lookup_answers_like_the_read_api(cli):
+    body = json.loads(cli("message", "twilio", "SMa1").stdout)
+    assert [(r["status"], r["outcome"]) for r in body["receipts"]] == [
+        ("pending", "applied"), ("delivered", "applied"), ("delivered", "duplicate"),
+    ]
+    missing = cli("message", "twilio", "SMnothing")
+    assert missing.exit_code == 1 and "no sent message or receipt" in missing.output
+    assert cli("message", "nokia", "SMa1").exit_code == 2
+
+
+def test_opt_out_lookup_for_one_number_and_sender(cli):
+    body = json.loads(cli("opt-outs", "show", "+447700900123", "--sender", "+447700900999").stdout)
+    assert body["opted_out"] is True and body["keyword"] == "stop" and body["changed_at"] == "2026-03-01T14:00:00Z"
+    other = json.loads(cli("opt-outs", "show", "447700900123", "--sender", "447700900888").stdout)
+    assert other["opted_out"] is False
+    no_sender = cli("opt-outs", "show", "447700900123")
+    assert no_sender.exit_code == 2 and "--sender" in no_sender.output
+    assert cli("opt-outs", "show", "hello", "--sender", "1").exit_code == 2

@@ -95,3 +95,27 @@ def test_random_callback_paths_through_the_app_keep_limits_and_metric_labels_bou
         for sample in metric.samples:
             assert sample.labels.get("vendor", "unknown") in served, sample
             assert sample.labels.get("kind", "unknown") not in segments, sample
+
+
+def test_storage_stands_on_limits_public_interface_only():
+    """No override of a private (name-mangled) method of limits' MemoryStorage: an upgrade cannot silently break it."""
+    from limits.storage import MemoryStorage, MovingWindowSupport, Storage
+
+    from receiver.ratelimit import PrunedMovingWindowStorage
+
+    assert issubclass(PrunedMovingWindowStorage, Storage | MovingWindowSupport)
+    assert not issubclass(PrunedMovingWindowStorage, MemoryStorage)
+    assert not [name for name in vars(PrunedMovingWindowStorage) if name.startswith("_MemoryStorage")]
+
+
+def test_a_window_holds_no_more_entries_than_its_limit_and_retry_after_is_the_oldest_slot(monkeypatch):
+    limits = limiter(per_source="3/minute")
+    start = time.time()
+    for n in range(3):
+        monkeypatch.setattr(time, "time", lambda n=n: start + n)
+        limits.check("sinch", "192.0.2.9")
+    with pytest.raises(RateLimited) as refused:
+        limits.check("sinch", "192.0.2.9")
+    assert refused.value.headers["Retry-After"] == "58"  # the first slot frees 60 s after it was taken
+    key = limits.per_source[0].key_for("source", "sinch", "192.0.2.9")
+    assert len(limits.storage.events[key]) == 3
