@@ -30,8 +30,9 @@ class Publisher:
 
     settings: Settings
 
-    def publish(self, envelopes: list[Envelope]) -> None:
-        """Every envelope on its topic, acknowledged, or PublishUnavailable."""
+    def publish(self, envelopes: list[Envelope], spool: bool = True) -> None:
+        """Every envelope on its topic, acknowledged, or PublishUnavailable (`spool` matters to the spooling
+        publisher only)."""
         prefix = self.settings.topic_prefix
         self._send_and_wait([
             (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes

@@ -74,6 +74,14 @@ class Spool:
         """Whether anything waits to be forwarded (one stat: this runs on every request)."""
         return self.marker.exists()
 
+    def accepting(self) -> bool:
+        """Whether an append would be taken now (below the size limit, nothing older than the age limit)."""
+        try:
+            age = self.oldest_age() if self.holds_entries() else None
+            return self.size_bytes() < self.max_bytes and (age is None or age <= self.max_age_seconds)
+        except (sqlite3.Error, OSError):
+            return False
+
     def size_bytes(self) -> int:
         """The spool's size on disk, its write-ahead log included."""
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())

@@ -12,9 +12,10 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from prometheus_client import Counter
+from prometheus_client import CollectorRegistry, Counter
+from prometheus_client.core import GaugeMetricFamily
 
-from receiver.contract import Envelope
+from receiver.contract import Envelope, topic_name
 from receiver.publisher import Publisher, PublishUnavailable, Record, make_publisher
 from receiver.spool import Forwarder, Spool, SpoolUnavailable
 from smshooks.settings import Settings
@@ -38,15 +39,11 @@ class SpoolingPublisher(Publisher):
         if not envelopes:
             return None
         prefix = self.settings.topic_prefix
-        from receiver.contract import topic_name
-
         self._deliver([(topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes])
         return None
 
     def publish_raw(self, topic, key, headers, value) -> None:
         """A rejected callback: kept like an event, since its 4xx answer promises we have it."""
-        from receiver.contract import topic_name
-
         self._deliver([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
 
     def _deliver(self, records: list[Record]) -> None:
@@ -77,9 +74,42 @@ class SpoolingPublisher(Publisher):
 
 
 def make_spooling_publisher(settings: Settings) -> Publisher:
-    """The spooling publisher, or the plain one when no spool is configured (spool_path empty)."""
-    if not settings.spool_path:
+    """The spooling publisher, or the plain one when spooling is off (spool_enabled = false)."""
+    path = settings.effective_spool_path
+    if not path:
         return make_publisher(settings)
     quick = dataclasses.replace(settings, publish_timeout_seconds=settings.spool_after_seconds)
-    spool = Spool(settings.spool_path, settings.spool_max_bytes, settings.spool_max_age_seconds)
+    spool = Spool(path, settings.spool_max_bytes, settings.spool_max_age_seconds)
     return SpoolingPublisher(settings, make_publisher(quick), make_publisher(settings), spool)
+
+
+def start_forwarder(app) -> None:
+    """Start this worker's forwarder thread (gunicorn's post_worker_init): the one that wins the host's lock
+    forwards, the others stand by; a restarted receiver forwards what a killed one left."""
+    publisher = app.extensions.get("smshooks.publisher")
+    if isinstance(publisher, SpoolingPublisher):
+        publisher.forwarder.start()
+
+
+def spool_metrics(publisher: Publisher) -> bytes:
+    """The spool's depth and oldest age, read from the file at scrape time (the same for every worker)."""
+    from prometheus_client import generate_latest
+
+    if not isinstance(publisher, SpoolingPublisher):
+        return b""
+    registry = CollectorRegistry()
+    registry.register(SpoolCollector(publisher.spool))
+    return generate_latest(registry)
+
+
+class SpoolCollector:
+    """Prometheus collector over the spool file."""
+
+    def __init__(self, spool: Spool):
+        self.spool = spool
+
+    def collect(self):
+        depth = self.spool.depth() if self.spool.holds_entries() else 0
+        age = (self.spool.oldest_age() or 0.0) if depth else 0.0
+        yield GaugeMetricFamily("smshooks_spool_depth", "Records in the spool, waiting for Kafka.", value=depth)
+        yield GaugeMetricFamily("smshooks_spool_oldest_age_seconds", "Age of the oldest spooled record.", value=age)

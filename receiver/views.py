@@ -107,7 +107,7 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     payloads = normalize(spec, payload, ctx)
     envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
     if envelopes:  # a callback may carry no event (Vonage's URL check); there is nothing to wait an ack for
-        publish(envelopes)
+        publish(envelopes, spool=vendor_settings.when_kafka_is_down == "spool")
     if ctx.rejections:
         record_entry_rejections(ctx.rejections)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
@@ -145,10 +145,10 @@ def _refuse_unknown_account(vendor_settings, account_name: str) -> None:
     raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor_settings.name}.")
 
 
-def publish(envelopes: list[Envelope]) -> None:
-    """Put every event on Kafka and wait for the acks; 503 when Kafka cannot take them now."""
+def publish(envelopes: list[Envelope], spool: bool = True) -> None:
+    """Put every event on Kafka and wait for the acks (or into the spool); 503 when neither can take them now."""
     try:
-        current_app.extensions["smshooks.publisher"].publish(envelopes)
+        current_app.extensions["smshooks.publisher"].publish(envelopes, spool=spool)
     except PublishUnavailable as exc:
         log.warning("publish failed: %s", exc)
         raise ServiceUnavailable() from None
