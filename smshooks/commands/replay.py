@@ -18,7 +18,8 @@ def _time(value: str | None) -> datetime | None:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time (2026-11-29 or 2026-11-29T10:00Z)") from None
+        example = "2026-11-29 or 2026-11-29T10:00Z"
+        raise click.BadParameter(f"{value!r} is not an ISO 8601 date or time ({example})") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
