@@ -106,7 +106,7 @@ class Spool:
                 self.marker.touch()  # before the commit: whoever sees the entry also sees the marker
                 connection.execute("COMMIT")
             except BaseException:
-                connection.execute("ROLLBACK")
+                _rollback(connection)
                 raise
         except sqlite3.Error as exc:  # disk full, read-only, corrupt: nothing was stored
             raise SpoolUnavailable(f"the spool cannot be written: {exc}") from exc
@@ -134,7 +134,7 @@ class Spool:
                 self.marker.unlink(missing_ok=True)  # under the write lock: no append can slip in between
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            _rollback(connection)
             raise
         return empty
 
@@ -156,6 +156,12 @@ class Spool:
         if connection is not None:
             connection.close()
             self._local.connection = None
+
+
+def _rollback(connection: sqlite3.Connection) -> None:
+    """Roll back what is open (SQLite already rolled back a commit that failed for a full disk)."""
+    if connection.in_transaction:
+        connection.execute("ROLLBACK")
 
 
 def _headers_text(headers: list[tuple[str, bytes]]) -> str:

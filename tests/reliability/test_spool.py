@@ -146,6 +146,7 @@ def test_a_full_disk_answers_503_and_never_a_200_without_a_durable_entry(
             else:
                 assert response.status_code == 503 and response.get_json()["code"] == "service_unavailable"
                 refused += 1
+        print(f"tiny tmpfs: {len(accepted)} accepted, {refused} refused")
         assert accepted and refused, (len(accepted), refused)
     spooled = Spool(spool_path, max_bytes=1 << 30, max_age_seconds=3600).oldest(10_000)
     assert sorted(dict(e.record[2])["ce_id"].decode() for e in spooled) == sorted(accepted)
