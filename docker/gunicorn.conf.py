@@ -81,6 +81,13 @@ def on_starting(server):
             os.unlink(os.path.join(directory, name))
 
 
+def post_worker_init(worker):
+    """Start the worker's spool forwarder (one per host forwards; the others stand by to take over)."""
+    from receiver.spooling import start_forwarder
+
+    start_forwarder(worker.wsgi)
+
+
 def child_exit(server, worker):
     """A dead worker's live gauges must stop counting; its counters stay in the totals."""
     from prometheus_client import multiprocess

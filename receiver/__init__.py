@@ -36,8 +36,8 @@ class ReceiverFlask(Flask):
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """App factory: settings, publisher, routes and error handlers; opens no sockets."""
     from receiver import health, observability, openapi, views
-    from receiver.publisher import make_publisher
     from receiver.ratelimit import CallbackRateLimiter
+    from receiver.spooling import make_spooling_publisher
     from receiver.vendors import load_adapters
 
     test_config = dict(test_config or {})
@@ -49,7 +49,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["smshooks.settings"] = settings
     app.extensions["smshooks.adapters"] = load_adapters()
-    app.extensions["smshooks.publisher"] = publisher or make_publisher(settings)
+    app.extensions["smshooks.publisher"] = publisher or make_spooling_publisher(settings)
     app.extensions["smshooks.rate_limiter"] = CallbackRateLimiter(settings)
     if settings.trusted_proxy_hops:
         # Only the configured number of proxies may speak for the client address; never a raw X-Forwarded-For.

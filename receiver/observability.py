@@ -82,7 +82,10 @@ def metrics() -> Response:
         prometheus_multiprocess.MultiProcessCollector(registry)
     else:
         registry = REGISTRY
-    return Response(generate_latest(registry), content_type=CONTENT_TYPE_LATEST)  # mimetype= adds a 2nd charset
+    from receiver.spooling import spool_metrics
+
+    exposition = generate_latest(registry) + spool_metrics(current_app.extensions["smshooks.publisher"])
+    return Response(exposition, content_type=CONTENT_TYPE_LATEST)  # mimetype= adds a 2nd charset
 
 
 def asyncapi_path() -> Path | None:

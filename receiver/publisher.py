@@ -37,8 +37,9 @@ class Publisher:
     _kafka_down = False  # the last publish failed; set back by the next one that succeeds
     _next_probe_at = 0.0
 
-    def publish(self, envelopes: list[Envelope]) -> None:
-        """Every envelope on its topic, acknowledged, or PublishUnavailable."""
+    def publish(self, envelopes: list[Envelope], spool: bool = True) -> None:
+        """Every envelope on its topic, acknowledged, or PublishUnavailable (`spool` matters to the spooling
+        publisher only)."""
         prefix = self.settings.topic_prefix
         self._publish([
             (topic_name(prefix, e.topic), e.key.encode(), e.headers(), e.value()) for e in envelopes
@@ -63,7 +64,8 @@ class Publisher:
 
     def while_kafka_down(self) -> None:
         """What a publish does while Kafka is known to be down: fail fast (503 with Retry-After at once), except one
-        request per PROBE_INTERVAL_SECONDS that still tries Kafka. The one place to choose a spool instead."""
+        request per PROBE_INTERVAL_SECONDS that still tries Kafka. With a spool (receiver/spooling.py) the failure
+        sends the records to the spool at once instead of a 503."""
         now = time.monotonic()
         if now < self._next_probe_at:
             raise PublishUnavailable("Kafka is down (the last publish failed); not waiting for it")

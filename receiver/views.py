@@ -112,18 +112,14 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
     signature_valid = authenticate(schemes, _callback_request(req, settings, body, query, path_token, fmt, schemes))
     if account_name is not None and account is None:
         _refuse_unknown_account(vendor_settings, account_name)
-    payload = parse_body(fmt, body, content_type, req.query_string)
-    if fmt == "query":
-        payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
     ctx = CallbackContext(
         vendor=vendor, kind=kind, request_id=state.request_id, received_at=utc_now(), method=method,
         payload_format=fmt, account=account_name, account_ids=account_ids, signature_valid=signature_valid,
         idempotency_token=req.headers.get(adapter.idempotency_header) if adapter.idempotency_header else None,
     )
-    payloads = normalize(spec, payload, ctx)
-    envelopes = [Envelope.wrap(p, state.request_id) for p in payloads]
+    envelopes = events_from(spec, body, content_type, req.query_string, ctx)
     if envelopes:  # a callback may carry no event (Vonage's URL check); there is nothing to wait an ack for
-        publish(envelopes)
+        publish(envelopes, spool=vendor_settings.when_kafka_is_down == "spool")
     if ctx.rejections:
         record_entry_rejections(ctx.rejections)
     ack = spec.ack(envelopes, ctx) if spec.ack else None
@@ -131,6 +127,16 @@ def callback(vendor: str, kind: str, path_token: str | None = None) -> Response:
         text, mimetype = ack
         return Response(text, status=200, mimetype=mimetype)
     return accepted(state.request_id, envelopes, ctx.rejections)
+
+
+def events_from(spec: KindSpec, body: bytes, content_type: str | None, query_string: bytes,
+                ctx: CallbackContext) -> list[Envelope]:
+    """Parse, validate and normalize one callback into its events: the view's steps after authentication, and
+    `smshooks replay rejected`'s."""
+    payload = parse_body(ctx.payload_format, body, content_type, query_string)
+    if ctx.payload_format == "query":
+        payload = {k: v for k, v in payload.items() if k not in CONTROL_PARAMETERS}
+    return [Envelope.wrap(p, ctx.request_id) for p in normalize(spec, payload, ctx)]
 
 
 def normalize(spec: KindSpec, payload: Any, ctx: CallbackContext) -> list[Payload]:
@@ -161,10 +167,10 @@ def _refuse_unknown_account(vendor_settings, account_name: str) -> None:
     raise NotFound(f"Unknown account {account_name[:40]!r} for {vendor_settings.name}.")
 
 
-def publish(envelopes: list[Envelope]) -> None:
-    """Put every event on Kafka and wait for the acks; 503 when Kafka cannot take them now."""
+def publish(envelopes: list[Envelope], spool: bool = True) -> None:
+    """Put every event on Kafka and wait for the acks (or into the spool); 503 when neither can take them now."""
     try:
-        current_app.extensions["smshooks.publisher"].publish(envelopes)
+        current_app.extensions["smshooks.publisher"].publish(envelopes, spool=spool)
     except PublishUnavailable as exc:
         log.warning("publish failed: %s", exc)
         raise ServiceUnavailable() from None

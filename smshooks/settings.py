@@ -97,6 +97,8 @@ class VendorSettings:
     account_ids: tuple[str, ...] = ()
     accounts: dict[str, AccountSettings] = field(default_factory=dict)
     missing_receipt_hours: float | None = None
+    # what a callback gets while Kafka cannot ack: "spool" (kept durably, 200) or "retry" (503, the vendor retries)
+    when_kafka_is_down: str = "spool"
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,12 @@ class Settings:
     topic_partitions: int = 6
     topic_replication_factor: int = 1
     publish_timeout_seconds: float = 5.0
+    # the edge spool: no ack within spool_after_seconds (or the producer down) -> durable local spool, then 200
+    spool_enabled: bool = True
+    spool_path: str = ""  # empty: <data_dir>/spool/receiver.sqlite3, one file shared by the host's workers
+    spool_after_seconds: float = 1.0
+    spool_max_bytes: int = 1_073_741_824
+    spool_max_age_seconds: float = 7 * 24 * 3600.0
     kafka_producer: str = "auto"
     retry_after_seconds: int = 5
     max_body_bytes: int = 32768
@@ -142,6 +150,13 @@ class Settings:
         if self.database_url:
             return self.database_url
         return f"sqlite:///{Path(self.data_dir).resolve() / 'smshooks.db'}"
+
+    @property
+    def effective_spool_path(self) -> str:
+        """The spool file, or empty when spooling is off."""
+        if not self.spool_enabled:
+            return ""
+        return self.spool_path or str(Path(self.data_dir).resolve() / "spool" / "receiver.sqlite3")
 
     def vendor(self, name: str) -> VendorSettings:
         """Settings for one vendor, defaults when the file says nothing about it."""
@@ -308,7 +323,7 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         raise ConfigError(f"{where}: unknown vendor (known: {', '.join(sorted(known_vendors))})")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
-    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours"}
+    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours", "when_kafka_is_down"}
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
@@ -335,7 +350,15 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         account_ids=tuple(str(a) for a in table.get("account_ids", [])),
         accounts=accounts,
         missing_receipt_hours=None if missing is None else _coerce(f"{where}.missing_receipt_hours", float, missing),
+        when_kafka_is_down=_when_kafka_is_down(where, table.get("when_kafka_is_down", "spool")),
     )
+
+
+def _when_kafka_is_down(where: str, value: Any) -> str:
+    """"spool" (keep the callback durably and answer 200) or "retry" (503: the vendor sends it again)."""
+    if value not in ("spool", "retry"):
+        raise ConfigError(f"{where}.when_kafka_is_down: expected \"spool\" or \"retry\", got {value!r}")
+    return value
 
 
 KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic"}
@@ -389,10 +412,16 @@ def _validate(settings: Settings) -> None:
         "missing_receipt_hours",
         "unmatched_receipt_hours",
         "sweep_interval_seconds",
+        "spool_after_seconds",
+        "spool_max_bytes",
+        "spool_max_age_seconds",
     ]
     for key in positive:
         if getattr(settings, key) <= 0:
             raise ConfigError(f"{ENV_PREFIX}{key.upper()}: must be greater than 0")
+    if settings.spool_enabled and settings.spool_after_seconds > settings.publish_timeout_seconds:
+        raise ConfigError("SMSHOOKS_SPOOL_AFTER_SECONDS: must not exceed SMSHOOKS_PUBLISH_TIMEOUT_SECONDS "
+                          "(the publish timeout is the outer bound)")
     if settings.trusted_proxy_hops < 0:
         raise ConfigError("SMSHOOKS_TRUSTED_PROXY_HOPS: must be 0 or more")
     if settings.kafka_producer not in {"auto", "confluent", "kafka-python"}:

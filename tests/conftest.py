@@ -12,6 +12,10 @@ from kafka import KafkaConsumer
 
 from smshooks.broker import LocalBroker, free_port
 
+# The receiver spools callbacks when Kafka is slow or away (production default). Tests that expect a 503, or read a
+# topic right after a 200, run without it; the spool's own tests turn it on (tests/reliability/test_spool.py).
+os.environ.setdefault("SMSHOOKS_SPOOL_ENABLED", "0")
+
 PG_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
 
 

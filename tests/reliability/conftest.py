@@ -74,7 +74,8 @@ class Gunicorn:
         clean.update(SMSHOOKS_BIND=f"127.0.0.1:{self.port}", WEB_CONCURRENCY=str(workers),
                      GUNICORN_THREADS=str(threads), SMSHOOKS_DATA_DIR=str(tmp),
                      PROMETHEUS_MULTIPROC_DIR=str(tmp / "prometheus"), SMSHOOKS_LOG_LEVEL="WARNING",
-                     SMSHOOKS_RATE_LIMIT_PER_SOURCE="1000000/second", SMSHOOKS_RATE_LIMIT_PER_VENDOR="1000000/second")
+                     SMSHOOKS_RATE_LIMIT_PER_SOURCE="1000000/second", SMSHOOKS_RATE_LIMIT_PER_VENDOR="1000000/second",
+                     SMSHOOKS_SPOOL_ENABLED="0")  # the spool tests turn it on
         clean.update(env)
         self.process = subprocess.Popen(
             [str(Path(sys.executable).with_name("gunicorn")), "-c", str(ROOT / "docker" / "gunicorn.conf.py"),
