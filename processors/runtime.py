@@ -24,6 +24,7 @@ from processors.db.uow import UnitOfWork
 from processors.relay import relay_all
 from processors.topics import dead_letter_topic, ensure_topics
 from receiver.contract import Envelope, InvalidEvent, topic_name, utc_now
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,8 @@ class Backoff:
 
 def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
     """A manually committing consumer in the processor's group, with the configured timings."""
-    return KafkaConsumer(
+    return build(
+        KafkaConsumer,
         *processor.input_topics(settings),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=processor.group_id(settings),
@@ -139,7 +141,8 @@ def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
 
 def make_producer(settings: Settings) -> KafkaProducer:
     """An idempotent, acks=all producer for outbox relay and dead letters."""
-    return KafkaProducer(
+    return build(
+        KafkaProducer,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
@@ -229,6 +232,8 @@ class ProcessorLoop:
                 return True
             except KafkaError as error:
                 log.warning("%s: broker not ready (%s), retrying", self.group, error)
+                self._close()  # a producer built before the consumer failed is not kept for the next attempt
+                self.producer = self.consumer = None
                 self.backoff.wait(self.stop_flag)
         return False  # stopped before we ever connected
 
