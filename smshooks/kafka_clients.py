@@ -14,8 +14,8 @@ from kafka.net.compat import KafkaNetClient
 Client = TypeVar("Client")
 
 
-def build(client_class: type[Client], **configs: Any) -> Client:
-    """`client_class(**configs)`, closing the network client it made when the constructor raises."""
+def build(client_class: type[Client], *args: Any, **configs: Any) -> Client:
+    """`client_class(*args, **configs)`, closing the network client it made when the constructor raises."""
     made: list[KafkaNetClient] = []
 
     def tracked(**client_configs: Any) -> KafkaNetClient:
@@ -24,7 +24,7 @@ def build(client_class: type[Client], **configs: Any) -> Client:
         return client
 
     try:
-        return client_class(kafka_client=tracked, **configs)
+        return client_class(*args, kafka_client=tracked, **configs)
     except BaseException:
         for client in made:
             client.close()
