@@ -20,6 +20,7 @@ from kafka.errors import KafkaError
 from processors.registry import PROCESSORS
 from processors.runtime import ProcessorLoop
 from processors.topics import ensure_topics
+from receiver.confluent_publisher import ConfluentPublisher
 from receiver.publisher import KafkaPublisher, PublishUnavailable
 from smshooks.broker import free_port
 from smshooks.kafka_clients import build
@@ -39,6 +40,11 @@ def resources() -> tuple[int, int]:
     """Live Python threads and open file descriptors of this process."""
     gc.collect()  # a leak must survive collection to count: only what is really held
     return threading.active_count(), len(os.listdir("/proc/self/fd"))
+
+
+def os_threads() -> int:
+    """Every thread of this process, librdkafka's C threads included."""
+    return len(os.listdir("/proc/self/task"))
 
 
 def closed_port_settings(tmp_path, **overrides):
@@ -89,16 +95,19 @@ def test_failed_producers_and_consumers_close_their_network_client(tmp_path):
         assert_bounded(before, resources())
 
 
-def test_the_receivers_publisher_leaves_nothing_behind_while_kafka_is_away(tmp_path):
-    publisher = KafkaPublisher(closed_port_settings(tmp_path))
+@pytest.mark.parametrize("publisher_class", [KafkaPublisher, ConfluentPublisher])
+def test_the_receivers_publisher_leaves_nothing_behind_while_kafka_is_away(tmp_path, publisher_class):
+    publisher = publisher_class(closed_port_settings(tmp_path))
 
     def publish():
         publisher.publish_raw("sms.callbacks.rejected", "k", [], b"{}")
 
     fail_repeatedly(publish, PublishUnavailable)
-    before = resources()
+    before, tasks = resources(), os_threads()
     fail_repeatedly(publish, PublishUnavailable)
     assert_bounded(before, resources())
+    assert os_threads() <= tasks, "librdkafka or kafka-python threads were left behind"  # not Python threads
+    publisher.close()
 
 
 def test_a_processor_waiting_for_kafka_holds_no_more_threads_or_fds_when_stopped(tmp_path, monkeypatch):
