@@ -12,7 +12,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine, insert, select
-from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -24,6 +24,7 @@ from processors.db.uow import UnitOfWork
 from processors.relay import relay_all
 from processors.topics import dead_letter_topic, ensure_topics
 from receiver.contract import Envelope, InvalidEvent, topic_name, utc_now
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -34,19 +35,28 @@ Prefetch = Callable[[list[Envelope], UnitOfWork], None]
 # Runs after a batch committed, in a transaction of its own: finishes what a concurrent commit hid from it.
 Settle = Callable[[list[Envelope], UnitOfWork], int]
 
-# Worth retrying: the database or the broker is down, slow, or a rebalance raced us. IntegrityError is
-# here because two members briefly owning one partition both insert the same processed event id;
-# the retry then finds it processed and skips it. StaleDataError: another processor changed a versioned row
-# (a receipt being un-parked) since this batch read it; the retry reads it again.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+# An outage: the database or the broker is down or slow. Retried with backoff for as long as it lasts, never
+# dead-lettered (the event is fine; the world is not).
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
     InterfaceError,
-    IntegrityError,
-    StaleDataError,
     KafkaError,
     TimeoutError,
     ConnectionError,
 )
+# A race that a retry resolves, or a bad event that no retry will: IntegrityError because two members briefly
+# owning one partition both insert the same processed event id (the retry finds it processed and skips it), but
+# also a record that breaks a constraint; StaleDataError: another processor changed a versioned row (a receipt
+# being un-parked) since this batch read it. Retried a few times, then the batch is isolated (see _process).
+CONFLICT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, StaleDataError)
+TRANSIENT_ERRORS = OUTAGE_ERRORS + CONFLICT_ERRORS
+
+# A batch that failed with a conflict this many times in a row is retried one event at a time.
+BATCH_ATTEMPTS = 3
+# An event that fails alone this many times goes to the DLQ (with the reason in its headers); the others proceed.
+EVENT_ATTEMPTS = 3
+# While a failure lasts, one log line at its start, one per this many seconds with a count, one at the recovery.
+FAILURE_LOG_INTERVAL_SECONDS = 60.0
 
 
 SETTLE_ATTEMPTS = 3
@@ -59,11 +69,24 @@ UNSETTLED_LIMIT = 10_000
 KAFKA_CALL_TIMEOUT_MS = 15_000
 
 
-def is_transient(error: BaseException) -> bool:
-    """True for failures that go away by themselves (and must not send anything to a DLQ)."""
+def is_outage(error: BaseException) -> bool:
+    """True when the database or the broker is away: retry for as long as it takes, never dead-letter."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
         return True
-    return isinstance(error, TRANSIENT_ERRORS)
+    return isinstance(error, OUTAGE_ERRORS)
+
+
+def is_transient(error: BaseException) -> bool:
+    """True for failures worth retrying as they are (an outage, or a conflict a retry may resolve)."""
+    return is_outage(error) or isinstance(error, CONFLICT_ERRORS)
+
+
+def failure_reason(error: BaseException) -> str:
+    """One line naming a failure, for logs and dlq_reason: the database's own message without the statement, its
+    parameters or PostgreSQL's DETAIL line (which would carry the row's phone numbers)."""
+    cause = error.orig if isinstance(error, StatementError) and error.orig is not None else error
+    lines = str(cause).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0] if lines else ''}"[:300]
 
 
 @dataclass(frozen=True)
@@ -123,7 +146,8 @@ class Backoff:
 
 def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
     """A manually committing consumer in the processor's group, with the configured timings."""
-    return KafkaConsumer(
+    return build(
+        KafkaConsumer,
         *processor.input_topics(settings),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=processor.group_id(settings),
@@ -139,7 +163,8 @@ def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
 
 def make_producer(settings: Settings) -> KafkaProducer:
     """An idempotent, acks=all producer for outbox relay and dead letters."""
-    return KafkaProducer(
+    return build(
+        KafkaProducer,
         bootstrap_servers=settings.kafka_bootstrap_servers,
         acks="all",
         enable_idempotence=True,
@@ -168,6 +193,10 @@ class ProcessorLoop:
         self.consumer: KafkaConsumer | None = None
         self.producer: KafkaProducer | None = None
         self.unsettled: list[Envelope] = []
+        # failed attempts of each record (topic, partition, offset) of batches that failed with a conflict
+        self.batch_failures: dict[tuple[str, int, int], int] = {}
+        self.failures = 0  # consecutive failed steps of the current streak (0: all is well)
+        self.failing_since = self.failure_logged = 0.0
 
     def run(self) -> Stats:
         """Consume until stopped; each batch is applied and committed before its offsets."""
@@ -181,11 +210,14 @@ class ProcessorLoop:
         try:
             while not self.stop_flag.is_set():
                 if needs_rewind:
-                    if not self._try(self._rewind):
+                    if not self._try(self._rewind, ends_streak=False):
                         continue
                     needs_rewind = False
+                # a poll or a rewind succeeding does not end a failing streak: only the step that failed does, or
+                # the backoff would restart at its shortest delay before every retry of a failing batch
                 polled = self._try(
-                    lambda: self.consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms)
+                    lambda: self.consumer.poll(timeout_ms=self.settings.consumer_poll_timeout_ms),
+                    ends_streak=False,
                 )
                 if polled is False:
                     continue
@@ -229,22 +261,47 @@ class ProcessorLoop:
                 return True
             except KafkaError as error:
                 log.warning("%s: broker not ready (%s), retrying", self.group, error)
+                self._close()  # a producer built before the consumer failed is not kept for the next attempt
+                self.producer = self.consumer = None
                 self.backoff.wait(self.stop_flag)
         return False  # stopped before we ever connected
 
-    def _try(self, step: Callable[[], object]) -> object:
-        """Run a step; on a transient failure log, back off and return False (the caller retries)."""
+    def _try(self, step: Callable[[], object], ends_streak: bool = True) -> object:
+        """Run a step; on a transient failure log (once per streak), back off and return False (the caller
+        retries)."""
         try:
             result = step()
         except Exception as error:
             if not is_transient(error):
                 raise
             self.stats.retries += 1
-            log.warning("%s: transient failure, backing off %.1fs: %r", self.group, self.backoff.delay, error)
+            self._log_failure(error)
             self.backoff.wait(self.stop_flag)
             return False
-        self.backoff.reset()
+        if ends_streak:
+            self._log_recovery()
+            self.backoff.reset()
         return True if result is None else result
+
+    def _log_failure(self, error: BaseException) -> None:
+        """A warning at the first failure of a streak and once a minute while it lasts, with a count."""
+        now = time.monotonic()
+        self.failures += 1
+        if self.failures == 1:
+            self.failing_since = self.failure_logged = now
+            log.warning("%s: transient failure, backing off %.1fs: %s", self.group, self.backoff.delay,
+                        failure_reason(error))
+        elif now - self.failure_logged >= FAILURE_LOG_INTERVAL_SECONDS:
+            self.failure_logged = now
+            log.warning("%s: still failing: %d transient failures in %.0fs, backing off %.1fs: %s", self.group,
+                        self.failures, now - self.failing_since, self.backoff.delay, failure_reason(error))
+
+    def _log_recovery(self) -> None:
+        """One line when a failing streak ends."""
+        if self.failures:
+            log.info("%s: recovered after %d transient failures in %.1fs", self.group, self.failures,
+                     time.monotonic() - self.failing_since)
+            self.failures = 0
 
     def _process(self, records: list) -> None:
         """Apply a polled batch: decode, handle in one transaction, DLQ the bad ones, commit offsets."""
@@ -264,10 +321,11 @@ class ProcessorLoop:
         try:
             handled = self._apply(decoded)
         except Exception as error:
-            if is_transient(error):
+            if is_outage(error) or self._retry_whole(records, error):
                 raise
-            # A handler bug on one event must not stall its partition: retry event by event, DLQ the culprit.
-            log.exception("%s: batch failed, isolating the failing event", self.group)
+            # One bad event must not stall its partition: retry event by event, DLQ the culprit.
+            log.warning("%s: a batch of %d events failed (%s); isolating the failing event", self.group,
+                        len(decoded), failure_reason(error), exc_info=not isinstance(error, DBAPIError))
             failed, handled = self._apply_one_by_one(decoded)
             dead.extend(failed)
         # The batch is durable either way; a settle that still fails (the database is away) is kept for the loop
@@ -275,6 +333,8 @@ class ProcessorLoop:
             self._defer_settle(handled)
         self._dead_letter(dead)
         self._commit_offsets(records)
+        for record in records:
+            self.batch_failures.pop((record.topic, record.partition, record.offset), None)
         observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
 
     def _apply(self, decoded: list[tuple[object, Envelope]]) -> list[Envelope]:
@@ -307,19 +367,38 @@ class ProcessorLoop:
         self.stats.skipped += skipped
         return [envelope for _, envelope, _ in to_handle]
 
+    def _retry_whole(self, records: list, error: BaseException) -> bool:
+        """Whether a batch that failed with a conflict is retried as a whole (a race the retry resolves) rather
+        than isolated: until its records have failed BATCH_ATTEMPTS times. Any other failure is isolated at once."""
+        if not isinstance(error, CONFLICT_ERRORS):
+            return False
+        keys = [(record.topic, record.partition, record.offset) for record in records]
+        attempts = 1 + max(self.batch_failures.get(key, 0) for key in keys)
+        if attempts >= BATCH_ATTEMPTS:
+            return False
+        if len(self.batch_failures) > 100_000:  # records of batches never retried (a rebalance took them)
+            self.batch_failures.clear()
+        self.batch_failures.update(dict.fromkeys(keys, attempts))
+        return True
+
     def _apply_one_by_one(
         self, decoded: list[tuple[object, Envelope]]
     ) -> tuple[list[tuple[object, str]], list[Envelope]]:
-        """Apply each event in its own unit of work; return the ones whose handler raised, and the handled ones."""
+        """Apply each event in its own unit of work, up to EVENT_ATTEMPTS times; return the ones that failed every
+        time (for the DLQ) and the handled ones. An outage stops the batch: it is retried whole later."""
         failed, handled = [], []
         for record, envelope in decoded:
-            try:
-                handled.extend(self._apply([(record, envelope)]))
-            except Exception as error:
-                if is_transient(error):
-                    raise
-                failed.append((record, f"handler_error: {type(error).__name__}: {error}"))
-                self.stats.errors.append(f"{envelope.id}: {error!r}")
+            for attempt in range(1, EVENT_ATTEMPTS + 1):
+                try:
+                    handled.extend(self._apply([(record, envelope)]))
+                    break
+                except Exception as error:
+                    if is_outage(error):
+                        raise
+                    if attempt == EVENT_ATTEMPTS:
+                        reason = failure_reason(error)
+                        failed.append((record, f"handler_error after {attempt} attempts: {reason}"))
+                        self.stats.errors.append(f"{envelope.id}: {reason}")
         return failed, handled
 
     def _already_processed(self, session: Session, event_ids: list[str]) -> set[str]:

@@ -9,7 +9,10 @@ import dataclasses
 import functools
 import json
 import re
+import types
+import typing
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -136,12 +139,61 @@ def _field_names(cls: type) -> tuple[str, ...]:
     return tuple(item.name for item in dataclasses.fields(cls))
 
 
+def _json_check(annotation: Any) -> tuple[Callable[[Any], bool], str]:
+    """Whether a JSON value fits a payload annotation (str, int, bool, datetime, dict[...], tuple[X, ...], Any),
+    and what the expected JSON type is called in errors."""
+    if annotation is Any:
+        return (lambda value: True), "any value"
+    if annotation is str:
+        return (lambda value: type(value) is str), "a string"
+    if annotation is datetime:  # parsed after this check
+        return (lambda value: type(value) is str), "an ISO 8601 time string"
+    if annotation is bool:
+        return (lambda value: type(value) is bool), "a boolean"
+    if annotation is int:
+        return (lambda value: type(value) is int), "an integer"  # not bool: True is an int to isinstance
+    if typing.get_origin(annotation) is dict:
+        return (lambda value: type(value) is dict), "an object"
+    if typing.get_origin(annotation) is tuple:
+        item_fits, item_expected = _json_check(typing.get_args(annotation)[0])
+        expected = f"a list whose items are each {item_expected}"
+        return (lambda value: type(value) is list and all(map(item_fits, value))), expected
+    raise TypeError(f"no JSON check for payload annotation {annotation!r}")
+
+
+@dataclass(frozen=True)
+class _FieldCheck:
+    """How one payload field is read from event `data`: its type check, whether null is allowed, its default."""
+
+    name: str
+    fits: Callable[[Any], bool]
+    expected: str
+    nullable: bool
+    required: bool
+    is_time: bool
+
+
+@functools.cache
+def _field_checks(cls: type) -> tuple[_FieldCheck, ...]:
+    """Every field's check, built once per payload class from its annotations."""
+    hints = typing.get_type_hints(cls)
+    checks = []
+    for item in dataclasses.fields(cls):
+        annotation = hints[item.name]
+        members = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
+        nullable = type(None) in members
+        (base,) = [member for member in members if member is not type(None)]
+        fits, expected = _json_check(base)
+        required = item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING
+        checks.append(_FieldCheck(item.name, fits, expected, nullable, required, base is datetime))
+    return tuple(checks)
+
+
 class Payload:
     """Shared codec for event payload dataclasses: to and from the JSON `data` of an event."""
 
     ce_type: ClassVar[str]
     topic: ClassVar[str]
-    time_fields: ClassVar[tuple[str, ...]] = ()
 
     def to_data(self) -> dict[str, Any]:
         """The JSON-ready `data` of the event."""
@@ -157,25 +209,29 @@ class Payload:
 
     @classmethod
     def from_data(cls, data: Any) -> Payload:
-        """Rebuild the payload from event `data`, raising InvalidEvent on anything off-contract."""
-        if not isinstance(data, dict):
+        """Rebuild the payload from event `data`, raising InvalidEvent on anything off-contract: a missing or null
+        required field, a value of the wrong JSON type, a time that does not parse. A record that decodes must
+        fit the database, or it would fail there (NOT NULL) on every retry instead of going to the DLQ."""
+        if type(data) is not dict:
             raise InvalidEvent(f"{cls.__name__}: data is not an object")
-        names = {item.name: item for item in dataclasses.fields(cls)}  # type: ignore[arg-type]
         values = {}
-        for name, item in names.items():
-            if name in data:
-                value = data[name]
-                if name in cls.time_fields:
-                    value = _parse_iso(name, value)
-                elif isinstance(value, list):
-                    value = tuple(value)
-                values[name] = value
-            elif item.default is dataclasses.MISSING and item.default_factory is dataclasses.MISSING:
-                raise InvalidEvent(f"{cls.__name__}: missing field {name!r}")
-        try:
-            payload = cls(**values)
-        except TypeError as exc:
-            raise InvalidEvent(f"{cls.__name__}: {exc}") from None
+        for check in _field_checks(cls):
+            if check.name not in data:
+                if check.required:
+                    raise InvalidEvent(f"{cls.__name__}: missing field {check.name!r}")
+                continue
+            value = data[check.name]
+            if value is None:
+                if not check.nullable:
+                    raise InvalidEvent(f"{cls.__name__}: {check.name} is null")
+            elif not check.fits(value):
+                raise InvalidEvent(f"{cls.__name__}: {check.name} is not {check.expected}: {type(value).__name__}")
+            elif check.is_time:
+                value = _parse_iso(check.name, value)
+            elif type(value) is list:
+                value = tuple(value)
+            values[check.name] = value
+        payload = cls(**values)
         payload.check()
         return payload
 
@@ -207,7 +263,6 @@ class DeliveryReceipt(Payload):
 
     ce_type: ClassVar[str] = "sms.delivery_receipt.v1"
     topic: ClassVar[str] = TOPIC_DELIVERY_RECEIPTS
-    time_fields: ClassVar[tuple[str, ...]] = ("received_at", "occurred_at", "operator_done_at")
 
     vendor: str
     message_id: str
@@ -278,7 +333,6 @@ class InboundMessage(Payload):
 
     ce_type: ClassVar[str] = "sms.inbound_message.v1"
     topic: ClassVar[str] = TOPIC_INBOUND_MESSAGES
-    time_fields: ClassVar[tuple[str, ...]] = ("received_at", "occurred_at", "sent_at")
 
     vendor: str
     message_id: str
@@ -321,7 +375,6 @@ class LinkClick(Payload):
 
     ce_type: ClassVar[str] = "sms.link_click.v1"
     topic: ClassVar[str] = TOPIC_LINK_CLICKS
-    time_fields: ClassVar[tuple[str, ...]] = ("received_at", "clicked_at")
 
     vendor: str
     message_id: str
@@ -362,7 +415,6 @@ class SentMessage(Payload):
 
     ce_type: ClassVar[str] = "sms.sent_message.v1"
     topic: ClassVar[str] = TOPIC_SENT_MESSAGES
-    time_fields: ClassVar[tuple[str, ...]] = ("sent_at", "received_at")
 
     vendor: str
     message_id: str
@@ -400,7 +452,6 @@ class MessageStatus(Payload):
 
     ce_type: ClassVar[str] = "sms.message_status.v1"
     topic: ClassVar[str] = TOPIC_MESSAGE_STATUS
-    time_fields: ClassVar[tuple[str, ...]] = ("changed_at", "received_at")
 
     vendor: str
     message_id: str
@@ -436,7 +487,6 @@ class OptOut(Payload):
 
     ce_type: ClassVar[str] = "sms.opt_out.v1"
     topic: ClassVar[str] = TOPIC_OPT_OUTS
-    time_fields: ClassVar[tuple[str, ...]] = ("occurred_at", "received_at")
 
     msisdn: str
     scope: str
@@ -463,6 +513,8 @@ class OptOut(Payload):
 PAYLOAD_TYPES: dict[str, type[Payload]] = {
     cls.ce_type: cls for cls in (DeliveryReceipt, InboundMessage, LinkClick, SentMessage, MessageStatus, OptOut)
 }
+for _payload_type in PAYLOAD_TYPES.values():
+    _field_checks(_payload_type)  # at import: an annotation the decoder cannot check fails here, not per record
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from receiver.contract import ALL_TOPICS, Envelope, topic_name
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 from smshooks.topics import ensure_topics
 
@@ -117,7 +118,8 @@ class KafkaPublisher(Publisher):
                 timeout_ms = int(self.settings.publish_timeout_seconds * 1000)
                 remaining_ms = max(50, int((deadline - time.monotonic()) * 1000))
                 try:
-                    self._producer = KafkaProducer(
+                    self._producer = build(
+                        KafkaProducer,
                         bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
                         acks="all",
                         enable_idempotence=True,

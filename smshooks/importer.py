@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from receiver.contract import TOPIC_SENT_MESSAGES, Envelope, InvalidEvent, SentMessage, topic_name, utc_now
 from receiver.sent import canonical
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 from smshooks.topics import ensure_topics
 
@@ -101,8 +102,12 @@ def import_sent(path: str | Path, settings: Settings, progress: bool = True,
     summary = ImportSummary(path=str(path))
     topic = topic_name(settings.topic_prefix, TOPIC_SENT_MESSAGES)
     ensure_topics(settings, [topic])
-    producer = KafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=20
+    producer = build(
+        KafkaProducer,
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
     )
     refused: list[dict[str, Any]] = []
     futures = []

@@ -10,6 +10,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from receiver.contract import topic_name
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 
 
@@ -21,7 +22,9 @@ def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
 def create_missing_topics(settings: Settings, names: Iterable[str]) -> list[str]:
     """Create the named (already prefixed) topics that do not exist yet; return those created."""
     wanted = sorted(set(names))
-    admin = KafkaAdminClient(
+    # built once per check and closed whatever happens (a failed bootstrap too: see smshooks.kafka_clients)
+    admin = build(
+        KafkaAdminClient,
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),
         request_timeout_ms=int(settings.publish_timeout_seconds * 1000),
         bootstrap_timeout_ms=int(settings.publish_timeout_seconds * 1000),
