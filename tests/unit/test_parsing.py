@@ -30,3 +30,13 @@ def test_shift_jis_form_through_the_app_is_a_documented_answer():
     # the rejected callback cannot be recorded without Kafka, so 503 stands in for the 400: never a 500
     assert response.status_code in {400, 503} and response.get_json()["code"] != "internal_error"
     app.extensions["smshooks.publisher"].close()
+
+
+def test_a_nul_in_json_text_becomes_a_replacement_character():
+    """PostgreSQL refuses NUL in text and JSONB: a "STOP\\u0000" published as is was answered 200, then
+    dead-lettered by the processors (lost). It is kept as U+FFFD instead."""
+    from receiver.parsing import parse_json
+
+    document = parse_json(b'{"text": "STOP\\u0000", "k\\u0000": ["a\\u0000b", 1]}', "application/json")
+    assert document == {"text": "STOP\ufffd", "k\ufffd": ["a\ufffdb", 1]}
+    assert parse_json(b'{"text": "STOP"}', "application/json") == {"text": "STOP"}
