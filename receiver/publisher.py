@@ -23,6 +23,10 @@ class PublishUnavailable(RuntimeError):
     """Kafka did not acknowledge in time; the caller answers 503."""
 
 
+class KafkaKnownDown(PublishUnavailable):
+    """Refused without sending anything: the last publish failed and this is not the time to probe again."""
+
+
 Record = tuple[str, bytes, list[tuple[str, bytes]], bytes]  # topic, key, headers, value
 
 
@@ -69,7 +73,7 @@ class Publisher:
         sends the records to the spool at once instead of a 503."""
         now = time.monotonic()
         if now < self._next_probe_at:
-            raise PublishUnavailable("Kafka is down (the last publish failed); not waiting for it")
+            raise KafkaKnownDown("Kafka is down (the last publish failed); not waiting for it")
         # this request probes; no other probe while it may still be waiting for the publish timeout
         self._next_probe_at = now + self.settings.publish_timeout_seconds + PROBE_INTERVAL_SECONDS
 

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS entries (
     key BLOB NOT NULL,
     headers TEXT NOT NULL,
     value BLOB NOT NULL,
-    spooled_at REAL NOT NULL
+    spooled_at REAL NOT NULL,
+    attempted_at REAL  -- when a direct publish of it failed: it may have landed on Kafka all the same
 )
 """
 
@@ -46,6 +47,7 @@ class SpooledRecord:
     seq: int
     record: Record
     spooled_at: float
+    attempted_at: float | None = None  # set when Kafka may hold it already (its ack, not the record, was lost)
 
 
 class Spool:
@@ -86,8 +88,9 @@ class Spool:
         """The spool's size on disk, its write-ahead log included."""
         return sum(p.stat().st_size for p in (self.path, Path(f"{self.path}-wal")) if p.exists())
 
-    def append(self, records: list[Record]) -> None:
-        """Store every record in one durable transaction, or raise SpoolUnavailable and store none."""
+    def append(self, records: list[Record], attempted_at: float | None = None) -> None:
+        """Store every record in one durable transaction, or raise SpoolUnavailable and store none. `attempted_at`:
+        a direct publish of them was tried then and failed, so Kafka may hold some of them already."""
         try:
             connection = self._connection()
             if self.size_bytes() + sum(len(r[3]) + len(r[1]) for r in records) > self.max_bytes:
@@ -99,8 +102,10 @@ class Spool:
                     raise SpoolUnavailable(f"the spool holds entries older than {self.max_age_seconds:.0f} s")
                 now = self.clock()
                 connection.executemany(
-                    "INSERT INTO entries (topic, key, headers, value, spooled_at) VALUES (?, ?, ?, ?, ?)",
-                    [(topic, key, _headers_text(headers), value, now) for topic, key, headers, value in records],
+                    "INSERT INTO entries (topic, key, headers, value, spooled_at, attempted_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?)",
+                    [(topic, key, _headers_text(headers), value, now, attempted_at)
+                     for topic, key, headers, value in records],
                 )
                 started = not self.marker.exists()
                 self.marker.touch()  # before the commit: whoever sees the entry also sees the marker
@@ -118,10 +123,11 @@ class Spool:
     def oldest(self, limit: int) -> list[SpooledRecord]:
         """The first `limit` entries in arrival order."""
         rows = self._connection().execute(
-            "SELECT seq, topic, key, headers, value, spooled_at FROM entries ORDER BY seq LIMIT ?", (limit,)
+            "SELECT seq, topic, key, headers, value, spooled_at, attempted_at FROM entries ORDER BY seq LIMIT ?",
+            (limit,),
         ).fetchall()
-        return [SpooledRecord(seq, (topic, bytes(key), _headers(headers), bytes(value)), at)
-                for seq, topic, key, headers, value, at in rows]
+        return [SpooledRecord(seq, (topic, bytes(key), _headers(headers), bytes(value)), at, attempted)
+                for seq, topic, key, headers, value, at, attempted in rows]
 
     def remove(self, entries: list[SpooledRecord]) -> bool:
         """Remove forwarded entries; True when the spool is empty afterwards (the marker is gone too)."""
@@ -137,6 +143,12 @@ class Spool:
             _rollback(connection)
             raise
         return empty
+
+    def mark_attempted(self, entries: list[SpooledRecord], when: float) -> None:
+        """Note that a send of these entries failed at `when`: Kafka may hold some of them (a partial failure)."""
+        connection = self._connection()
+        connection.executemany("UPDATE entries SET attempted_at = COALESCE(attempted_at, ?) WHERE seq = ?",
+                               [(when, e.seq) for e in entries])
 
     def depth(self) -> int:
         """How many entries wait."""
@@ -178,8 +190,14 @@ class Forwarder:
     that holds the lock file forwards, the others stand by and take over if it dies."""
 
     def __init__(self, spool: Spool, send: Callable[[list[Record]], None], batch_size: int = 500,
-                 idle_seconds: float = 0.5):
-        self.spool, self.send = spool, send
+                 idle_seconds: float = 0.5, on_kafka: Callable[[list[SpooledRecord]], set[int]] | None = None,
+                 settle_seconds: float = 0.0, clock: Callable[[], float] = time.time):
+        self.spool, self.send, self.clock = spool, send, clock
+        # a record whose send failed may still land until its producer's delivery timeout is over: it is looked up
+        # on Kafka (and forwarded if absent) only once that long has passed since the failure
+        self.settle_seconds = settle_seconds
+        # which of the entries whose direct publish failed Kafka holds all the same (by seq); none if not given
+        self.on_kafka = on_kafka or (lambda entries: set())
         self.batch_size, self.idle_seconds = batch_size, idle_seconds
         self.stopping = threading.Event()
         self.forwarded = 0
@@ -208,9 +226,25 @@ class Forwarder:
         if not entries:
             self.spool.remove([])  # a stale marker: clear it
             return 0
+        now = self.clock()
+        unsettled = [i for i, e in enumerate(entries)
+                     if e.attempted_at is not None and now - e.attempted_at < self.settle_seconds]
+        if unsettled:
+            entries = entries[:unsettled[0]]  # arrival order: nothing overtakes a record still settling
+            if not entries:
+                return 0
+        uncertain = [e for e in entries if e.attempted_at is not None]
         try:
-            self.send([e.record for e in entries])
+            landed = self.on_kafka(uncertain) if uncertain else set()
         except Exception as exc:  # noqa: BLE001 - Kafka still away; the entries stay and we try again
+            log.debug("checking the spool against Kafka failed: %s", exc)
+            return 0
+        outgoing = [e for e in entries if e.seq not in landed]
+        try:
+            self.send([e.record for e in outgoing])
+        except Exception as exc:  # noqa: BLE001 - Kafka still away; the entries stay and we try again
+            # some may have been acked before the failure: the next pass looks them up instead of resending blindly
+            self.spool.mark_attempted(outgoing, time.time())
             log.debug("forwarding the spool failed: %s", exc)
             return 0
         self.forwarded += len(entries)

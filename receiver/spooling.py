@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 
 from receiver.contract import Envelope, topic_name
-from receiver.publisher import Publisher, PublishUnavailable, Record, make_publisher
-from receiver.spool import Forwarder, Spool, SpoolUnavailable
+from receiver.publisher import KafkaKnownDown, Publisher, PublishUnavailable, Record, make_publisher
+from receiver.spool import Forwarder, Spool, SpooledRecord, SpoolUnavailable
+from smshooks.kafka_clients import build
 from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
 SPOOLED = Counter("smshooks_spooled_records_total", "Records kept in the spool because Kafka did not ack in time.")
+# the window searched for a record whose ack was lost starts this long before its first attempt (clock skew)
+LANDED_SLACK_SECONDS = 5.0
 FORWARDED = Counter("smshooks_spool_forwarded_records_total", "Spooled records forwarded to Kafka and acked.")
 
 
@@ -30,7 +35,9 @@ class SpoolingPublisher(Publisher):
 
     def __init__(self, settings: Settings, direct: Publisher, patient: Publisher, spool: Spool):
         self.settings, self.direct, self.patient, self.spool = settings, direct, patient, spool
-        self.forwarder = Forwarder(spool, self._forward)
+        # every producer here gives up on a record within publish_timeout_seconds (+1 s for kafka-python's)
+        self.forwarder = Forwarder(spool, self._forward, on_kafka=self._already_on_kafka,
+                                   settle_seconds=settings.publish_timeout_seconds + 2.0)
 
     def publish(self, envelopes: list[Envelope], spool: bool = True) -> None:
         """Every envelope acknowledged by Kafka or durably spooled; PublishUnavailable when neither."""
@@ -47,14 +54,19 @@ class SpoolingPublisher(Publisher):
         self._deliver([(topic_name(self.settings.topic_prefix, topic), key.encode(), headers, value)])
 
     def _deliver(self, records: list[Record]) -> None:
+        attempted_at = None
         if not self.spool.holds_entries():
             try:
                 self.direct._publish(records)  # fails at once while Kafka is known down (one probe per 2 s)
                 return
+            except KafkaKnownDown:
+                pass  # nothing was sent
             except PublishUnavailable as exc:
+                # sent, not acknowledged: the broker may have written it and lost only the ack (a cut connection)
+                attempted_at = time.time()
                 log.debug("no ack within the spool deadline: %s", exc)
         try:
-            self.spool.append(records)
+            self.spool.append(records, attempted_at)
         except SpoolUnavailable as exc:
             raise PublishUnavailable(f"Kafka did not ack and {exc}") from exc
         SPOOLED.inc(len(records))
@@ -64,6 +76,27 @@ class SpoolingPublisher(Publisher):
         self.patient._send_and_wait(records)
         FORWARDED.inc(len(records))
 
+    def _already_on_kafka(self, entries: list[SpooledRecord]) -> set[int]:
+        """Of entries whose direct publish failed, those Kafka holds all the same (found by `ce_id` among the
+        records its topics got since the first attempt), so the forwarder does not write them twice."""
+        wanted: dict[str, dict[bytes, int]] = {}
+        for entry in entries:
+            topic, _, headers, _ = entry.record
+            ce_id = dict(headers).get("ce_id")
+            if ce_id:
+                wanted.setdefault(topic, {})[ce_id] = entry.seq
+        since_ms = int((min(e.attempted_at for e in entries) - LANDED_SLACK_SECONDS) * 1000)
+        landed: set[int] = set()
+        consumer = build(KafkaConsumer, bootstrap_servers=self.settings.kafka_bootstrap_servers.split(","),
+                         enable_auto_commit=False, group_id=None, client_id="smshooks-spool-check",
+                         request_timeout_ms=int(self.settings.publish_timeout_seconds * 1000) + 1000)
+        try:
+            for topic, ids in wanted.items():
+                landed |= {ids[ce_id] for ce_id in _ids_since(consumer, topic, since_ms) if ce_id in ids}
+        finally:
+            consumer.close()
+        return landed
+
     def ready(self) -> bool:
         return self.patient.ready()
 
@@ -71,6 +104,26 @@ class SpoolingPublisher(Publisher):
         self.forwarder.stopping.set()
         self.direct.close()
         self.patient.close()
+
+
+def _ids_since(consumer: KafkaConsumer, topic: str, since_ms: int) -> set[bytes]:
+    """The `ce_id` of every record written to `topic` since `since_ms` (a short window: around one outage)."""
+    partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())]
+    starts = {tp: found.offset for tp, found in consumer.offsets_for_times({tp: since_ms for tp in partitions}).items()
+              if found is not None}
+    if not starts:
+        return set()
+    ends = consumer.end_offsets(list(starts))
+    consumer.assign(list(starts))
+    for tp, offset in starts.items():
+        consumer.seek(tp, offset)
+    pending = {tp for tp in starts if ends[tp] > starts[tp]}
+    found: set[bytes] = set()
+    while pending:
+        for tp, batch in consumer.poll(timeout_ms=1000).items():
+            found.update(dict(record.headers or []).get("ce_id", b"") for record in batch if record.offset < ends[tp])
+        pending = {tp for tp in pending if consumer.position(tp) < ends[tp]}
+    return found
 
 
 def make_spooling_publisher(settings: Settings) -> Publisher:

@@ -146,7 +146,6 @@ def test_a_full_disk_answers_503_and_never_a_200_without_a_durable_entry(
             else:
                 assert response.status_code == 503 and response.get_json()["code"] == "service_unavailable"
                 refused += 1
-        print(f"tiny tmpfs: {len(accepted)} accepted, {refused} refused")
         assert accepted and refused, (len(accepted), refused)
     spooled = Spool(spool_path, max_bytes=1 << 30, max_age_seconds=3600).oldest(10_000)
     assert sorted(dict(e.record[2])["ce_id"].decode() for e in spooled) == sorted(accepted)
@@ -186,3 +185,112 @@ def test_a_receiver_killed_while_its_spool_holds_entries_forwards_them_after_res
     ids = Counter(dict(r.headers)["ce_id"].decode() for r in records)
     assert set(ids) == set(answered) and max(ids.values()) == 1, ids  # all forwarded, none twice
     assert Spool(tmp_path / "spool" / "receiver.sqlite3", max_bytes=1 << 30, max_age_seconds=3600).depth() == 0
+
+
+def _stream(index: int) -> list[tuple[str, dict]]:
+    """Callback `index` of the paced stream: each message gets a pending status, then its final one."""
+    kind = index % 3
+    if kind == 0:
+        return [mobivate_receipt(index, "ENROUTE"), mobivate_receipt(index, "DELIVERED")]
+    if kind == 1:
+        return [twilio_status(index, "sent"), twilio_status(index, "delivered")]
+    return [sinch_report(index, "Dispatched"), sinch_report(index, "Delivered")]
+
+
+def _sent_messages(count: int) -> list:
+    from tests.processors.factories import sent
+
+    messages = []
+    for index in range(count):
+        if index % 3 == 0:
+            messages.append(sent("mobivate", f"{index:032x}", recipient="+447700900123"))
+        elif index % 3 == 1:
+            messages.append(sent("twilio", f"SM{index:032x}", recipient="+447700900123"))
+        else:
+            messages.append(sent("sinch", f"01HZX3K9Q2M4N6P8R0T2V4{index:04d}:447700900123",
+                                 recipient="+447700900123"))
+    return messages
+
+
+def _processed_state(settings, count: int) -> set:
+    """Run every processor until each message has its final status; (vendor, id, status, conflict) of all."""
+    from sqlalchemy import select
+
+    from processors.db import upgrade
+    from processors.db.engine import make_engine
+    from processors.db.models import SentMessage
+    from tests.processors.factories import running, wait_for
+
+    upgrade(settings.database_url)
+    engine = make_engine(settings.database_url)
+
+    def state():
+        with engine.connect() as connection:
+            return {tuple(row) for row in connection.execute(
+                select(SentMessage.vendor, SentMessage.message_id, SentMessage.status, SentMessage.conflict))}
+
+    try:
+        with running(settings):
+            wait_for(lambda: sum(1 for row in state() if row[2] == "delivered") == count, timeout=120)
+        return state()
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.slow
+def test_a_30_second_broker_outage_under_a_paced_stream_loses_and_doubles_nothing(proxied_broker, tmp_path):
+    from tests.processors.factories import create_all_topics, publish, settings_for
+
+    count = 150  # messages, two callbacks each, one every 0.13 s: the stream (~39 s) spans the 30 s outage
+    outage_prefix, baseline_prefix = f"out{uuid.uuid4().hex[:8]}.", f"base{uuid.uuid4().hex[:8]}."
+    env = {"SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS": proxied_broker.bootstrap_servers,
+           "SMSHOOKS_TOPIC_PREFIX": outage_prefix, "SMSHOOKS_SPOOL_ENABLED": "1",
+           "SMSHOOKS_SPOOL_AFTER_SECONDS": "0.5", "SMSHOOKS_PUBLISH_TIMEOUT_SECONDS": "3"}
+    outage = settings_for(proxied_broker.bootstrap_servers, outage_prefix, f"sqlite:///{tmp_path / 'outage.db'}")
+    create_all_topics(outage)
+    publish(outage, _sent_messages(count))
+    (tmp_path / "receiver").mkdir()
+    server = Gunicorn(tmp_path / "receiver", env)
+    answers, answered_ids = Counter(), []
+    try:
+        started = time.monotonic()
+        cut_at, cut, restored = started + 5, False, False
+        for index in range(count):
+            for path, kwargs in _stream(index):
+                now = time.monotonic()
+                if now >= cut_at and not cut:
+                    proxied_broker.proxy.cut()
+                    cut = True
+                if cut and not restored and now >= cut_at + 30:
+                    proxied_broker.proxy.restore()
+                    restored = True
+                response = requests.post(server.base + path, timeout=10, **kwargs)
+                answers[response.status_code] += 1
+                if response.status_code == 200:
+                    answered_ids += response.json()["event_ids"]
+                time.sleep(max(0.0, 0.13 - (time.monotonic() - now)))
+        if not restored:
+            proxied_broker.proxy.restore()
+        assert restored, "the stream must outlast the outage"
+        assert answers == {200: 2 * count}, answers  # every callback answered 200, through the outage
+        records = consume_all(proxied_broker.bootstrap_servers, topic_name(outage_prefix, RECEIPTS), 2 * count,
+                              timeout=90)
+    finally:
+        server.stop()
+    ids = Counter(dict(r.headers)["ce_id"].decode() for r in records)
+    assert set(ids) == set(answered_ids) and max(ids.values()) == 1  # on Kafka exactly once per event id
+    statuses: dict[bytes, list[str]] = {}
+    for record in records:
+        statuses.setdefault(record.key, []).append(json.loads(record.value)["status"])
+    assert all(values == ["pending", "delivered"] for values in statuses.values()), statuses  # order per key
+
+    baseline = settings_for(proxied_broker.bootstrap_servers, baseline_prefix, f"sqlite:///{tmp_path / 'base.db'}")
+    create_all_topics(baseline)
+    publish(baseline, _sent_messages(count))
+    with client_maker(create_app, kafka_bootstrap_servers=proxied_broker.bootstrap_servers,
+                      topic_prefix=baseline_prefix) as make:
+        client = make()
+        for index in range(count):
+            for path, kwargs in _stream(index):
+                assert client.post(path, **kwargs).status_code == 200
+    assert _processed_state(outage, count) == _processed_state(baseline, count)  # as if there was no outage

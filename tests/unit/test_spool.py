@@ -108,3 +108,53 @@ def test_one_forwarder_per_host(spool):
     assert first._elected()
     assert second.forward_once() == 0 and sent_b == []  # the lock is held: it stands by
     assert first.forward_once() == 1 and sent_a == [record(1)]
+
+
+def test_entries_kafka_already_holds_are_removed_without_a_second_send(spool):
+    """A direct publish whose ack was lost (the connection cut mid-request) may have landed: the forwarder asks
+    Kafka about those entries only, and drops the ones it holds instead of writing them twice."""
+    spool.append([record(1)])  # spooled behind others, never attempted
+    spool.append([record(2), record(3)], attempted_at=999.0)
+    asked, sent = [], []
+
+    def on_kafka(entries):
+        asked.extend(e.record for e in entries)
+        return {e.seq for e in entries if e.record == record(2)}
+
+    forwarder = Forwarder(spool, sent.extend, on_kafka=on_kafka)
+    assert forwarder.forward_once() == 3
+    assert asked == [record(2), record(3)]  # only the uncertain ones are looked up
+    assert sent == [record(1), record(3)] and spool.depth() == 0
+    assert [e.attempted_at for e in spool.oldest(10)] == []
+
+
+def test_a_batch_whose_send_failed_is_looked_up_before_it_is_sent_again(spool):
+    """A forward that failed part way (some records acked before the error) must not write those twice."""
+    spool.append([record(1), record(2)])
+    calls = {"sends": 0}
+
+    def send(records):
+        calls["sends"] += 1
+        if calls["sends"] == 1:
+            raise RuntimeError("acked record 1, then the connection broke")
+        sent.extend(records)
+
+    sent = []
+    forwarder = Forwarder(spool, send, on_kafka=lambda entries: {e.seq for e in entries if e.record == record(1)})
+    assert forwarder.forward_once() == 0
+    assert all(e.attempted_at is not None for e in spool.oldest(10))
+    assert forwarder.forward_once() == 2 and sent == [record(2)]
+
+
+def test_a_record_whose_send_failed_waits_until_it_cannot_land_any_more(spool, clock):
+    """Under load an ack can come after the spool deadline: the first send may still land while the record waits in
+    the spool. It is looked up and forwarded only after the producers' delivery timeout, and nothing behind it
+    overtakes it."""
+    spool.append([record(1)], attempted_at=clock.now)
+    spool.append([record(2)])
+    sent = []
+    forwarder = Forwarder(spool, sent.extend, settle_seconds=7, clock=clock, on_kafka=lambda entries: set())
+    clock.now += 6
+    assert forwarder.forward_once() == 0 and sent == [] and spool.depth() == 2
+    clock.now += 2
+    assert forwarder.forward_once() == 2 and sent == [record(1), record(2)]
