@@ -139,7 +139,7 @@ def make_spooling_publisher(settings: Settings) -> Publisher:
 def start_forwarder(app) -> None:
     """Start this worker's forwarder thread (gunicorn's post_worker_init): the one that wins the host's lock
     forwards, the others stand by; a restarted receiver forwards what a killed one left."""
-    publisher = app.extensions.get("smshooks.publisher")
+    publisher = getattr(app, "extensions", {}).get("smshooks.publisher")  # gunicorn may serve another WSGI app
     if isinstance(publisher, SpoolingPublisher):
         publisher.forwarder.start()
 

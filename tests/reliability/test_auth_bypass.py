@@ -292,7 +292,7 @@ def test_forwarded_requests_straight_from_the_internet_are_warned_about_once(mak
         "/v1/callbacks/generic/delivery-receipts", json=GENERIC_RECEIPT, headers={"X-Forwarded-For": "192.0.2.1"},
         environ_base={"REMOTE_ADDR": remote})
     assert send("10.0.0.5").status_code == 200  # a proxy on our own network: as configured
-    assert not caplog.records
+    assert not [r for r in caplog.records if r.name == "receiver.proxies"]  # other loggers may warn (kafka)
     assert send("8.8.8.8").status_code == 200  # straight from the internet: the client chose its address
     assert send("8.8.4.4").status_code == 200
     warnings = [r for r in caplog.records if "TRUSTED_PROXY_HOPS" in r.getMessage()]
