@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the pinned Apache Kafka (kafka/pom.xml) resolved by Maven into ~/.cache/smshooks (or $$SMSHOOKS_KAFKA_HOME), once
+# the pinned Apache Kafka (apache-kafka/pom.xml) resolved by Maven into ~/.cache/smshooks (or $$SMSHOOKS_KAFKA_HOME), once
 kafka: install
 	$(BIN)/python -m smshooks.broker
 

@@ -1,6 +1,6 @@
 """Get, start and stop a single-node Apache Kafka (KRaft) for the tests, the benches and `smshooks run`.
 
-The broker and its runtime jars come from Maven Central through kafka/pom.xml (the version is pinned there) into a
+The broker and its runtime jars come from Maven Central through apache-kafka/pom.xml (which pins the version) into a
 cache folder, once; then `java -cp <cache>/lib/* kafka.Kafka` runs one combined broker+controller node on 127.0.0.1.
 """
 
@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-POM = ROOT / "kafka" / "pom.xml"
-LOG4J_CONFIG = ROOT / "kafka" / "log4j2.properties"
+POM = ROOT / "apache-kafka" / "pom.xml"
+LOG4J_CONFIG = ROOT / "apache-kafka" / "log4j2.properties"
 INSTALL_HINT = ("install a JDK 17+ and Maven (Debian: apt-get install openjdk-17-jre-headless maven), "
                 "or point SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS at a running Kafka")
 
@@ -32,7 +32,7 @@ class BrokerUnavailable(RuntimeError):
 
 
 def kafka_version() -> str:
-    """The pinned Apache Kafka version: kafka.version in kafka/pom.xml."""
+    """The pinned Apache Kafka version: kafka.version in apache-kafka/pom.xml."""
     found = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", POM.read_text())
     if not found:
         raise BrokerUnavailable(f"no <kafka.version> in {POM}")
@@ -82,7 +82,7 @@ def free_port() -> int:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes in URL-safe base64 without padding (what `kafka-storage random-uuid` prints)."""
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `kafka-storage random-uuid`)."""
     return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
 
 
