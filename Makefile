@@ -17,6 +17,7 @@ install: $(STAMP)
 
 # the pinned Apache Kafka (apache-kafka/pom.xml) resolved by Maven into ~/.cache/smshooks (or $$SMSHOOKS_KAFKA_HOME), once
 kafka: install
+	scripts/ensure-java
 	$(BIN)/python -m smshooks.broker
 
 run: install

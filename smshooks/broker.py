@@ -121,6 +121,8 @@ class LocalBroker:
     advertised: str | None = None
     log_dir: Path | None = None
     heap: str = "256m"
+    # C1 only and serial GC: a JVM ready in seconds, for tests; benches and `smshooks run` want the full JIT
+    quick_start: bool = True
     process: subprocess.Popen | None = None
     log_path: Path | None = None
     controller_port: int | None = None
@@ -176,10 +178,10 @@ class LocalBroker:
         return path
 
     def _java(self, lib: Path) -> list[str]:
-        """The java command line up to the main class: small heap, serial GC, quick start, our log4j config."""
-        return ["java", f"-Xmx{self.heap}", "-Xms64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                "-Djava.awt.headless=true", f"-Dlog4j2.configurationFile={LOG4J_CONFIG}",
-                "-cp", f"{lib}/*"]
+        """The java command line up to the main class: small heap, our log4j config."""
+        tuning = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"] if self.quick_start else []
+        return ["java", f"-Xmx{self.heap}", "-Xms64m", *tuning, "-Djava.awt.headless=true",
+                f"-Dlog4j2.configurationFile={LOG4J_CONFIG}", "-cp", f"{lib}/*"]
 
     def _wait_ready(self, timeout: float) -> None:
         """Block until the broker lists itself in a metadata answer (the port alone opens before that)."""

@@ -53,7 +53,7 @@ def _start_broker(port: int, data_dir: Path):
             raise BrokerUnavailable(f"port {port} is taken: pass --broker-port, "
                                     "or set SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS to use that broker")
         click.echo(f"starting Apache Kafka {kafka_version()} on 127.0.0.1:{port} (log: {log_path})...")
-        broker = LocalBroker(port, log_dir=data_dir / BROKER_DIR, heap="512m").start(log_path)
+        broker = LocalBroker(port, log_dir=data_dir / BROKER_DIR, heap="512m", quick_start=False).start(log_path)
     except BrokerUnavailable as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"started local broker on {broker.bootstrap_servers}")
