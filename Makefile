@@ -20,7 +20,7 @@ kafka: install
 	scripts/ensure-java
 	$(BIN)/python -m smshooks.broker
 
-run: install
+run: install kafka
 	$(BIN)/smshooks run
 
 demo: install

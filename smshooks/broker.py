@@ -93,9 +93,8 @@ COMMON = {
     "controller.listener.names": "CONTROLLER",
     "inter.broker.listener.name": "PLAINTEXT",
     "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    # smshooks creates its topics itself (smshooks/topics.py); auto-creation only serves ad-hoc reads in tests
-    "auto.create.topics.enable": "true",
-    "num.partitions": "1",
+    # as docker/compose.yaml: smshooks creates its topics itself (smshooks/topics.py), a typo must not create one
+    "auto.create.topics.enable": "false",
     "offsets.topic.replication.factor": "1",
     "offsets.topic.num.partitions": "5",
     "transaction.state.log.replication.factor": "1",
