@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install run demo test test-slow test-all bench lint clean
+.PHONY: install kafka run demo test test-slow test-all bench lint clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,25 +15,30 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: install
+# the pinned Apache Kafka (apache-kafka/pom.xml) resolved by Maven into ~/.cache/smshooks (or $$SMSHOOKS_KAFKA_HOME), once
+kafka: install
+	scripts/ensure-java
+	$(BIN)/python -m smshooks.broker
+
+run: install kafka
 	$(BIN)/smshooks run
 
 demo: install
 	$(BIN)/smshooks demo --url http://127.0.0.1:8000
 
-test: install
+test: install kafka
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest -m "not slow" -rxX -p no:cacheprovider
 
-test-slow: install
+test-slow: install kafka
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest -m slow -rxX -p no:cacheprovider
 
-test-all: install
+test-all: install kafka
 	scripts/ensure-postgres
 	$(BIN)/python -m pytest -rxX -p no:cacheprovider
 
-bench: install
+bench: install kafka
 	$(BIN)/python bench/receiver.py
 	$(BIN)/python bench/processors.py
 	$(BIN)/python bench/end_to_end.py

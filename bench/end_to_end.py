@@ -87,7 +87,7 @@ def main() -> int:
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
     database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    broker = LocalBroker(free_port()).start(work / "tansu.log")
+    broker = LocalBroker(free_port(), heap="512m", quick_start=False).start(work / "kafka.log")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}

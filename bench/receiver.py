@@ -149,7 +149,7 @@ def main() -> int:
     if not shutil.which("wrk"):
         print("wrk is required: apt-get install wrk", file=sys.stderr)
         return 2
-    broker = LocalBroker(free_port()).start()
+    broker = LocalBroker(free_port(), heap="512m", quick_start=False).start()
     work = Path(tempfile.mkdtemp(prefix="smshooks-bench-"))
     config = work / "bench.toml"
     config.write_text(

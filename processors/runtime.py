@@ -146,9 +146,8 @@ class Backoff:
 
 def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
     """A manually committing consumer in the processor's group, with the configured timings."""
-    return build(
+    consumer = build(
         KafkaConsumer,
-        *processor.input_topics(settings),
         bootstrap_servers=settings.kafka_bootstrap_servers,
         group_id=processor.group_id(settings),
         client_id=f"smshooks-{processor.name}",
@@ -159,6 +158,14 @@ def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
         heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
         max_poll_records=settings.consumer_max_poll_records,
     )
+    topics = processor.input_topics(settings)
+    # Know the topics' partitions before joining: Apache Kafka completes a join at once, and a leader that joins
+    # before its metadata arrived assigns nothing ("No partition metadata"), then needs a second rebalance, after
+    # which kafka-python 3.0 sometimes sent no heartbeat and the member was expelled with its partitions idle.
+    for topic in topics:
+        consumer.partitions_for_topic(topic)
+    consumer.subscribe(topics)
+    return consumer
 
 
 def make_producer(settings: Settings) -> KafkaProducer:

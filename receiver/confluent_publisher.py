@@ -137,8 +137,12 @@ class ConfluentPublisher(Publisher):
             raise PublishUnavailable(f"Kafka did not acknowledge: {deliveries.errors[0]}")
 
     def _discard(self, producer: Producer) -> None:
-        """Replace a producer that failed a publish: after an outage the broker may have fenced its producer id
-        (PRODUCER_FENCED on every later send, not reported as fatal), so the next request starts a fresh one."""
+        """Replace a producer that failed a publish, so the next request starts a fresh one.
+
+        Some brokers fence the producer id after an outage (tansu: PRODUCER_FENCED on every later send, not reported
+        as fatal). Apache Kafka accepts librdkafka's own epoch bump: the outage test passes there without this, but
+        recovered 1.2 s after the restore instead of 0.25 s (one run each), and the purge drops records that were
+        already answered 503 (the vendor sends those again)."""
         with self._lock:
             if self._producer is not producer or time.monotonic() - self._created_at < MIN_PRODUCER_AGE_SECONDS:
                 return  # already replaced, or too young: do not churn producers on every refused request

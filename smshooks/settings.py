@@ -127,7 +127,7 @@ class Settings:
     database_url: str = ""
     data_dir: str = "data"
     api_token: str = ""
-    consumer_max_poll_interval_ms: int = 5000
+    consumer_max_poll_interval_ms: int = 300000
     consumer_session_timeout_ms: int = 10000
     consumer_heartbeat_interval_ms: int = 1000
     consumer_max_poll_records: int = 500

@@ -1,4 +1,4 @@
-"""Shared fixtures: a real tansu broker per test session, real databases (SQLite and PostgreSQL)."""
+"""Shared fixtures: a real Apache Kafka (KRaft) broker per test session, real databases (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -21,8 +21,8 @@ PG_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:p
 
 @pytest.fixture(scope="session")
 def broker(tmp_path_factory):
-    """A real Kafka-protocol broker on a free port, started here and stopped at the end."""
-    log = tmp_path_factory.mktemp("broker") / "tansu.log"
+    """A real Apache Kafka node on a free port (smshooks/broker.py), started here and stopped at the end."""
+    log = tmp_path_factory.mktemp("broker") / "kafka.log"
     running = LocalBroker(free_port()).start(log)
     yield running
     running.stop()

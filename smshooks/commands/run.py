@@ -6,6 +6,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -17,6 +18,10 @@ import click
 from smshooks.cli import settings_from
 
 ROOT = Path(__file__).resolve().parents[2]
+BROKER_DIR = "kafka"  # under data_dir: the local broker's data, kept between runs
+# a dead processor child is started again after 1, 2, 4 ... 30 s; a child that ran this long starts from 1 s again
+RESTART_DELAYS = (1, 2, 4, 8, 15, 30)
+STEADY_SECONDS = 60
 
 
 def _wait_ready(url: str, timeout: float, children: list[subprocess.Popen]) -> bool:
@@ -33,6 +38,58 @@ def _wait_ready(url: str, timeout: float, children: list[subprocess.Popen]) -> b
             pass
         time.sleep(0.3)
     return False
+
+
+def _start_broker(port: int, data_dir: Path):
+    """The local Apache Kafka on `port`, its data under data_dir (formatted on the first run, reused after)."""
+    from smshooks.broker import BrokerUnavailable, LocalBroker, ensure_kafka, kafka_home, kafka_version
+
+    log_path = data_dir / "broker.log"
+    try:
+        if not (kafka_home() / "lib").exists():
+            click.echo(f"fetching Apache Kafka {kafka_version()} with Maven into {kafka_home()} (once)...")
+        ensure_kafka()
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            raise BrokerUnavailable(f"port {port} is taken: pass --broker-port, "
+                                    "or set SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS to use that broker")
+        click.echo(f"starting Apache Kafka {kafka_version()} on 127.0.0.1:{port} (log: {log_path})...")
+        broker = LocalBroker(port, log_dir=data_dir / BROKER_DIR, heap="512m", quick_start=False).start(log_path)
+    except BrokerUnavailable as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"started local broker on {broker.bootstrap_servers}")
+    return broker
+
+
+class _Supervised:
+    """A child process started again, with backoff, whenever it dies, until the stack stops."""
+
+    def __init__(self, command: list[str], env: dict[str, str]):
+        self.command, self.env = command, env
+        self.process: subprocess.Popen | None = None
+        self.started_at = 0.0
+        self.failures = 0
+        self.restart_at: float | None = None
+
+    def start(self) -> subprocess.Popen:
+        self.process = subprocess.Popen(self.command, env=self.env, start_new_session=True)
+        self.started_at, self.restart_at = time.monotonic(), None
+        return self.process
+
+    def check(self) -> subprocess.Popen:
+        """The running process: a dead one is reported, then replaced once its backoff has passed."""
+        assert self.process is not None
+        if self.process.poll() is None:
+            return self.process
+        now = time.monotonic()
+        if self.restart_at is None:
+            self.failures = 1 if now - self.started_at >= STEADY_SECONDS else self.failures + 1
+            delay = RESTART_DELAYS[min(self.failures, len(RESTART_DELAYS)) - 1]
+            self.restart_at = now + delay
+            click.echo(f"{' '.join(self.command[-2:])} exited with {self.process.returncode}; "
+                       f"starting it again in {delay} s", err=True)
+        if now >= self.restart_at:
+            return self.start()
+        return self.process
 
 
 def _stop(children: list[subprocess.Popen]) -> None:
@@ -66,7 +123,8 @@ def _banner(base: str, settings, data_dir: Path, broker_owned: bool, token_gener
         f"Demo:       {_smshooks_command()} demo --url {base}   (finds the token by itself)",
         f"OpenAPI:    {base}/openapi.json",
         f"Metrics:    {base}/metrics  (processors: http://127.0.0.1:{settings.metrics_port}/metrics)",
-        f"Kafka:      {settings.kafka_bootstrap_servers}{' (local tansu broker, in memory)' if broker_owned else ''}",
+        f"Kafka:      {settings.kafka_bootstrap_servers}"
+        f"{f' (local Apache Kafka, data in {data_dir / BROKER_DIR})' if broker_owned else ''}",
         f"Database:   {settings.effective_database_url}",
         f"Data dir:   {data_dir}",
         "",
@@ -90,11 +148,13 @@ def _smshooks_command() -> str:
 @click.option("--broker-port", default=9092, show_default=True, help="Port of the local broker, when one is started.")
 @click.pass_context
 def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N802
-    """Start a local broker (unless SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS is set), migrate, serve and process.
+    """Start a local Apache Kafka (unless SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS is set), migrate, serve and process.
 
-    The receiver runs under gunicorn with docker/gunicorn.conf.py; all processors run in one process.
-    Ctrl-C stops every process this command started, the broker included. Without api_token, a token is
-    generated for the session, printed, and kept in <data_dir>/api-token for `smshooks demo`.
+    The broker keeps its data under data_dir, so events accepted before a stop are processed after the next start.
+    The receiver runs under gunicorn with docker/gunicorn.conf.py; all processors run in one process, started
+    again (with backoff) when it dies. Ctrl-C stops every process this command started, the broker included.
+    Without api_token, a token is generated for the session, printed, and kept in <data_dir>/api-token for
+    `smshooks demo`.
 
     \b
     Examples:
@@ -103,25 +163,19 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
       SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=kafka:9092 SMSHOOKS_DATABASE_URL=postgresql+psycopg://... smshooks run
     """
     from processors.db import upgrade as upgrade_database
-    from smshooks.broker import BrokerUnavailable, LocalBroker
     from smshooks.session_token import end_session, start_session
 
     settings = settings_from(ctx)
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
+    broker = None
+    if "SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
+        broker = _start_broker(broker_port, data_dir)  # first: a broker that cannot start leaves no token file
+        env["SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
     token, token_generated = start_session(data_dir, settings.api_token)
     env["SMSHOOKS_API_TOKEN"] = token
     settings = dataclasses.replace(settings, api_token=token)
-    broker = None
-    if "SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS" not in os.environ:
-        try:
-            broker = LocalBroker(broker_port).start(data_dir / "broker.log")
-        except BrokerUnavailable as exc:
-            message = f"{exc} (is port {broker_port} taken? set SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS)"
-            raise click.ClickException(message) from None
-        env["SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS"] = broker.bootstrap_servers
-        click.echo(f"started local broker on {broker.bootstrap_servers} (log: {data_dir / 'broker.log'})")
     settings = dataclasses.replace(settings, kafka_bootstrap_servers=env["SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS"])
     metrics_dir = data_dir / "prometheus"
     metrics_dir.mkdir(exist_ok=True)
@@ -140,10 +194,10 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
         gunicorn += ["-c", str(gunicorn_conf)] if gunicorn_conf.exists() else ["-k", "gthread", "--threads", "8"]
         gunicorn += ["--bind", bind, "app:app"]
         children.append(subprocess.Popen(gunicorn, env=env, start_new_session=True))
-        processors = [str(bin_dir / "smshooks"), "process", "all"]
-        # processors serve their own metrics port; the receiver's multiprocess files are the workers' alone
-        processor_env = {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"}
-        children.append(subprocess.Popen(processors, env=processor_env, start_new_session=True))
+        processors = _Supervised([str(bin_dir / "smshooks"), "process", "all"],
+                                 # processors serve their own metrics port; the multiprocess files are the workers'
+                                 {k: v for k, v in env.items() if k != "PROMETHEUS_MULTIPROC_DIR"})
+        children.append(processors.start())
         base = f"http://{bind.replace('0.0.0.0', '127.0.0.1')}"
         if not _wait_ready(f"{base}/readyz", 60, children):
             raise click.ClickException("the stack did not become ready within 60 s; see the output above")
@@ -156,9 +210,14 @@ def COMMAND(ctx: click.Context, bind: str, broker_port: int) -> None:  # noqa: N
         signal.signal(signal.SIGINT, _on_signal)
         signal.signal(signal.SIGTERM, _on_signal)
         while not stopping["flag"]:
-            dead = [c for c in children if c.poll() is not None]
-            if dead:
-                raise click.ClickException(f"{' '.join(dead[0].args[:2])} exited with {dead[0].returncode}")
+            if children[0].poll() is not None:
+                # gunicorn restarts its own workers; its master gone means the receiver is gone
+                raise click.ClickException(f"gunicorn exited with {children[0].returncode}")
+            if broker is not None and broker.process is not None and broker.process.poll() is not None:
+                raise click.ClickException(f"the local broker exited with {broker.process.returncode}; "
+                                           f"see {data_dir / 'broker.log'}")
+            # a processor crash (even SIGKILL) costs only a restart: the receiver keeps accepting meanwhile
+            children[1] = processors.check()
             time.sleep(0.5)
         click.echo("stopping...")
     finally:

@@ -85,7 +85,6 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
         "topic_prefix": prefix,
         "database_url": database_url,
         "topic_partitions": 3,
-        "consumer_max_poll_interval_ms": 3000,
         "consumer_session_timeout_ms": 6000,
         "consumer_heartbeat_interval_ms": 500,
         "consumer_poll_timeout_ms": 100,

@@ -123,7 +123,8 @@ def start_processors(settings, names, log: Path) -> subprocess.Popen:
             "SMSHOOKS_DATABASE_URL": settings.database_url,
             "SMSHOOKS_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "SMSHOOKS_CONSUMER_MAX_POLL_INTERVAL_MS": "2000",
-            "SMSHOOKS_CONSUMER_SESSION_TIMEOUT_MS": "3000",
+            # Kafka refuses a session timeout under group.min.session.timeout.ms (6 s by default)
+            "SMSHOOKS_CONSUMER_SESSION_TIMEOUT_MS": "6000",
             "SMSHOOKS_CONSUMER_HEARTBEAT_INTERVAL_MS": "500",
             "SMSHOOKS_CONSUMER_MAX_POLL_RECORDS": "40",
             "SMSHOOKS_CONSUMER_POLL_TIMEOUT_MS": "100",

@@ -1,4 +1,4 @@
-"""Reliability fixtures: a tansu broker reachable only through a cuttable proxy, gunicorn, RSS readings."""
+"""Reliability fixtures: an Apache Kafka broker reachable only through a cuttable proxy, gunicorn, RSS readings."""
 
 from __future__ import annotations
 
@@ -19,12 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 class ProxiedBroker:
-    """A tansu broker that advertises the proxy's address, so every client's traffic crosses the proxy."""
+    """An Apache Kafka broker that advertises the proxy's address, so every client's traffic crosses the proxy."""
 
     def __init__(self, log_path: Path):
         self.proxy = CuttableProxy("127.0.0.1", free_port(), port=free_port())
-        self.broker = LocalBroker(self.proxy.target[1], advertised=self.proxy.address).start(log_path)
+        # the proxy first: the broker's readiness check follows the advertised address through it
         self.proxy.start()
+        self.broker = LocalBroker(self.proxy.target[1], advertised=self.proxy.address).start(log_path)
 
     @property
     def bootstrap_servers(self) -> str:
@@ -36,10 +37,10 @@ class ProxiedBroker:
         self.broker.stop()
 
 
-@pytest.fixture
-def proxied_broker(tmp_path):
-    """A dedicated broker behind a cuttable proxy, for one test."""
-    running = ProxiedBroker(tmp_path / "tansu.log")
+@pytest.fixture(scope="module")
+def proxied_broker(tmp_path_factory):
+    """A dedicated broker behind a cuttable proxy, shared by one module's tests (each restores what it cuts)."""
+    running = ProxiedBroker(tmp_path_factory.mktemp("proxied") / "kafka.log")
     yield running
     running.stop()
 
