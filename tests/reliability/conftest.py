@@ -38,11 +38,19 @@ class ProxiedBroker:
 
 
 @pytest.fixture(scope="module")
-def proxied_broker(tmp_path_factory):
-    """A dedicated broker behind a cuttable proxy, shared by one module's tests (each restores what it cuts)."""
+def module_proxied_broker(tmp_path_factory):
+    """A dedicated broker behind a cuttable proxy, shared by one module's tests (one JVM start per module)."""
     running = ProxiedBroker(tmp_path_factory.mktemp("proxied") / "kafka.log")
     yield running
     running.stop()
+
+
+@pytest.fixture
+def proxied_broker(module_proxied_broker):
+    """The module's proxied broker, its proxy restored after each test that left it cut."""
+    yield module_proxied_broker
+    if module_proxied_broker.proxy.is_cut:
+        module_proxied_broker.proxy.restore()
 
 
 def rss_bytes(pid: int | str = "self") -> int:

@@ -53,6 +53,11 @@ class CuttableProxy:
         for sock in sockets:
             _close(sock)
 
+    @property
+    def is_cut(self) -> bool:
+        """Whether the proxy refuses connections now."""
+        return self._listener is None
+
     def restore(self) -> None:
         """Accept and forward again on the same port."""
         self.start()
