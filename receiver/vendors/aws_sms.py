@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import re
 import urllib.error
@@ -41,8 +40,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
-from receiver.errors import Forbidden, ServiceUnavailable, Unauthorized, UnknownCallbackType
+from receiver.errors import Forbidden, InvalidJson, ServiceUnavailable, Unauthorized, UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, StrictInteger, VendorTime, described
+from receiver.parsing import parse_json
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 
 log = logging.getLogger(__name__)
@@ -237,7 +237,7 @@ class SmsEventSchema(SnsSchema):
     mcc = described(fields.String)(allow_none=True, validate=validate.Regexp(r"^\d{3}$"))
     mnc = described(fields.String)(allow_none=True, validate=validate.Regexp(r"^\d{2,3}$"))
     parts = described(StrictInteger)(data_key="totalMessageParts", allow_none=True, validate=validate.Range(1, 255))
-    price = described(fields.Decimal)(data_key="totalMessagePrice", allow_none=True, allow_nan=False, as_string=True)
+    price = described(fields.Decimal)(data_key="totalMessagePrice", allow_none=True, allow_nan=False)
     # the older Pinpoint SMS event carried its price in thousandths of a US cent
     price_millicents = described(fields.Decimal)(data_key="priceInMillicentsUSD", allow_none=True, allow_nan=False)
 
@@ -268,7 +268,7 @@ def receipt_status(event_type: str, is_final: bool | None) -> str:
 def _price(event: dict[str, Any]) -> str | None:
     """The message's price in US dollars, from totalMessagePrice or the older priceInMillicentsUSD."""
     if event.get("price") is not None:
-        return event["price"]
+        return str(event["price"])
     millicents = event.get("price_millicents")
     if millicents is None:
         return None
@@ -279,10 +279,10 @@ def _price(event: dict[str, Any]) -> str | None:
 
 
 def _decoded_message(envelope: dict[str, Any]) -> dict[str, Any]:
-    """The Notification's Message, a JSON object in a string."""
+    """The Notification's Message, a JSON object in a string, read as strictly as a body."""
     try:
-        message = json.loads(envelope["message"])
-    except ValueError:
+        message = parse_json(envelope["message"].encode(), "application/json")
+    except InvalidJson:
         raise ValidationError({"Message": ["Invalid format: not a JSON object."]}) from None
     if not isinstance(message, dict):
         raise ValidationError({"Message": ["Invalid format: not a JSON object."]})
@@ -363,10 +363,11 @@ def callback(wanted: str) -> Callable[[Any, CallbackContext], list]:
             log.info("SNS subscription to %s ended", envelope.get("topic_arn"))  # nothing to do: no event
             return []
         message = _decoded_message(envelope)
-        is_receipt = "eventType" in message
-        if is_receipt != (wanted == "receipt"):
-            kind = "an AWS event" if is_receipt else "a two-way SMS message"
-            raise UnknownCallbackType(f"This SNS topic sends {kind}, which is not accepted on {ctx.kind}.")
+        # an AWS event names its eventType; a two-way message its body: the other kind's topic is a 403
+        if wanted == "receipt" and "eventType" not in message and {"messageBody", "inboundMessageId"} & set(message):
+            raise UnknownCallbackType(f"This SNS topic sends two-way SMS messages, not accepted on {ctx.kind}.")
+        if wanted == "inbound" and "eventType" in message:
+            raise UnknownCallbackType(f"This SNS topic sends AWS events, not accepted on {ctx.kind}.")
         return route(payload, envelope, message, ctx)
 
     return normalize
