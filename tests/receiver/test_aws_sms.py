@@ -368,3 +368,23 @@ def test_sns_signature_settings():
             {"scheme": "url_token", "token": "t", "host_pattern": "x"}]}}})
     with pytest.raises(ConfigError, match="cannot send"):
         load_settings(overrides={"vendors": {"aws_sms": {"auth": [{"scheme": "basic", "password": "p"}]}}})
+
+
+def test_send_text_message_response_registers_a_sent_message(client, published):
+    """The SendTextMessage response shape of the AWS API reference: `{"MessageId": "..."}`; its id is the
+    messageId of the events that follow, so the receipt above reconciles with it."""
+    body = {"vendor": "aws_sms", "response": {"MessageId": "862A8790-60C0-4430-9B2B-658BDEXAMPLE"},
+            "recipients": ["+14255550156"], "sender": "+12065550152"}
+    response = client.post("/v1/sent-messages", json=body)
+    assert response.status_code == 200, response.get_json()
+    [record] = published.records("sms.sent-messages")
+    assert record.key == b"aws_sms:862a8790-60c0-4430-9b2b-658bdexample"  # the receipts' key
+    [sent] = [e.payload for e in published.events("sms.sent-messages")]
+    assert (sent.recipient, sent.sender) == ("14255550156", "+12065550152")  # the sender as stated
+
+
+def test_send_text_message_response_needs_its_one_recipient(client):
+    body = {"vendor": "aws_sms", "response": {"MessageId": "862a8790-60c0-4430-9b2b-658bdexample"}}
+    response = client.post("/v1/sent-messages", json=body)
+    assert response.status_code == 400
+    assert "recipients" in response.get_json()["errors"]
