@@ -223,6 +223,22 @@ def verify_vonage_signature(scheme: AuthScheme, request: CallbackRequest, clock:
         raise Unauthorized("The Vonage signature does not match.")
 
 
+def verify_sns_signature(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
+    """Amazon SNS: an RSA signature over the message's canonical fields, by the certificate at SigningCertURL (an
+    https .pem URL on a host matching the scheme's pattern, fetched once); x-amz-sns-message-type must agree."""
+    from receiver.vendors import aws_sms  # the vendor's module holds SNS's rules and its certificate cache
+
+    try:
+        message = json.loads(request.body)
+    except ValueError:
+        raise Unauthorized("The body is not a signed SNS message.") from None
+    header_type = request.headers.get("x-amz-sns-message-type")
+    if header_type is not None and isinstance(message, dict) and header_type != message.get("Type"):
+        raise Unauthorized("The x-amz-sns-message-type header does not match the signed Type.")
+    aws_sms.verify_message(message, scheme.host_pattern or aws_sms.DEFAULT_HOST_PATTERN, scheme.tolerance_seconds,
+                           clock(), aws_sms.SNS_HTTP)
+
+
 def verify_basic(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
     """HTTP Basic with the configured user name and password."""
     header = request.headers.get("authorization", "")
@@ -271,12 +287,13 @@ VERIFIERS: dict[str, Callable[[AuthScheme, CallbackRequest, Clock], None]] = {
     "twilio_signature": verify_twilio_signature,
     "standard_webhooks": verify_standard_webhooks,
     "vonage_signature": verify_vonage_signature,
+    "sns_signature": verify_sns_signature,
     "basic": verify_basic,
     "bearer": verify_bearer,
     "url_token": verify_url_token,
     "ip_allow_list": verify_ip_allow_list,
 }
-SIGNATURE_SCHEMES = {"sinch_hmac", "twilio_signature", "standard_webhooks", "vonage_signature"}
+SIGNATURE_SCHEMES = {"sinch_hmac", "twilio_signature", "standard_webhooks", "vonage_signature", "sns_signature"}
 
 
 def authenticate(schemes: tuple[AuthScheme, ...], request: CallbackRequest, clock: Clock = time.time) -> bool | None:

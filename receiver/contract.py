@@ -89,6 +89,9 @@ def normalize_message_id(vendor: str, message_id: str) -> str:
     if vendor == "fortytwo":
         # Decimal ids; leading zeros are dropped by some exports.
         return (text.lstrip("0") or "0") if text.isdigit() else text.lower()
+    if vendor == "aws_sms":
+        # AWS message ids are UUIDs, lower case in events and send responses alike.
+        return text.lower()
     if vendor == "sinch":
         # Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits.
         batch, _, recipient = text.partition(":")

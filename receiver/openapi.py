@@ -105,6 +105,8 @@ def build_spec(app: Flask) -> dict:
                         content["application/json"] = {"schema": body_schema}
                     if "form" in kind_spec.formats:
                         content["application/x-www-form-urlencoded"] = {"schema": body_schema}
+                    if "text-json" in kind_spec.formats:
+                        content["text/plain"] = {"schema": body_schema}  # JSON as text/plain (SNS)
                     operation["requestBody"] = {"required": True, "content": content}
                 operations[method.lower()] = operation
             spec.path(path=f"/v1/callbacks/{vendor}/{kind}", operations=operations)

@@ -40,9 +40,10 @@ def payload_format(method: str, content_type: str | None, accepted: tuple[str, .
         return "json"
     if kind in FORM_TYPES and "form" in accepted:
         return "form"
-    wanted = " or ".join(
-        {"json": "application/json", "form": "application/x-www-form-urlencoded"}[f] for f in accepted if f != "query"
-    )
+    if kind == "text/plain" and "text-json" in accepted:
+        return "json"  # JSON sent as text/plain (Amazon SNS's HTTP/S deliveries)
+    names = {"json": "application/json", "form": "application/x-www-form-urlencoded", "text-json": "text/plain"}
+    wanted = " or ".join(names[f] for f in accepted if f != "query")
     raise UnsupportedMediaType(f"Content type {kind or '(none)'!r} is not accepted here; send {wanted}.")
 
 

@@ -60,7 +60,8 @@ class SendResponseSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    vendor = fields.String(required=True, validate=validate.OneOf(["fortytwo", "mobivate", "sinch", "fullsms"]))
+    vendor = fields.String(required=True, validate=validate.OneOf(["fortytwo", "mobivate", "sinch", "fullsms",
+                                                                    "aws_sms"]))
     response = fields.Raw(required=True, metadata={"description": "the vendor's send response, unchanged"})
     sender = Address()
     sent_at = VendorTime("iso")
@@ -68,7 +69,7 @@ class SendResponseSchema(Schema):
     client_ref = fields.String(validate=validate.Length(max=256))
     account = fields.String(validate=validate.Length(max=128))
     recipients = fields.List(Msisdn(), validate=validate.Length(1, MAX_MESSAGES),
-                             metadata={"description": "FullSMS only: its response names no recipients"})
+                             metadata={"description": "FullSMS and aws_sms: their responses name no recipients"})
 
 
 class FortytwoResponseSchema(Schema):
@@ -261,8 +262,27 @@ def fullsms(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime
     ]
 
 
+class AwsSendTextMessageSchema(Schema):
+    """AWS End User Messaging SMS SendTextMessage (or SendMediaMessage) response: one MessageId."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_id = fields.String(required=True, data_key="MessageId", validate=validate.Length(1, 128))
+
+
+def aws_sms(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """SendTextMessage sends to one number and answers only its MessageId: the caller names the recipient."""
+    response = shared_schema(AwsSendTextMessageSchema).load(item["response"])
+    recipients = wrapper.get("recipients") or []
+    if len(recipients) != 1:
+        raise ValidationError({"recipients": ["Required with an aws_sms response: the one destination number."]})
+    return [_sent("aws_sms", normalize_message_id("aws_sms", response["message_id"]), recipients[0], received_at,
+                  item, **_from_wrapper(wrapper))]
+
+
 SEND_RESPONSES: dict[str, Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]] = {
-    "fortytwo": fortytwo, "mobivate": mobivate, "sinch": sinch, "fullsms": fullsms,
+    "fortytwo": fortytwo, "mobivate": mobivate, "sinch": sinch, "fullsms": fullsms, "aws_sms": aws_sms,
 }
 
 
@@ -338,7 +358,7 @@ def document_route(spec) -> None:
         spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     one = {"oneOf": [{"$ref": "#/components/schemas/SentMessage"}, {"$ref": "#/components/schemas/SendResponse"}]}
     spec.path(path=PATH, operations={"post": {
-        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS send response",
+        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS/AWS send response",
         "tags": ["sent-messages"],
         "security": [{"bearer": []}],
         "requestBody": {"required": True, "content": {"application/json": {

@@ -15,6 +15,7 @@ AUTH_SCHEMES = {
     "twilio_signature",
     "standard_webhooks",
     "vonage_signature",
+    "sns_signature",
     "basic",
     "bearer",
     "url_token",
@@ -45,6 +46,8 @@ class AuthScheme:
     method: str = "md5hash"
     # twilio_signature only: (AccountSid, its auth tokens) for subaccounts, chosen by the callback's AccountSid
     account_secrets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # sns_signature only: a regex of the hosts SigningCertURL and SubscribeURL may name (empty: SNS's own)
+    host_pattern: str = ""
 
     @property
     def signing_secrets(self) -> tuple[str, ...]:
@@ -64,6 +67,8 @@ class AuthScheme:
 
 # Vonage's signature methods: md5 of the signed string plus the secret, or an HMAC of it keyed by the secret
 VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
+# sns_signature's default replay window: SNS retries for at most 3,600 s with the same signed Timestamp, plus skew
+SNS_TOLERANCE_SECONDS = 3900
 # What each vendor's software can really send, so a configured scheme it cannot satisfy stops the service at start
 # instead of refusing every callback. A URL token and an IP allow-list ask nothing of the sender but a registered
 # URL and a known source address; Twilio's sending addresses are not published, so no allow-list for it.
@@ -74,6 +79,7 @@ VENDOR_AUTH_SCHEMES = {
     "jasmin": ("url_token", "ip_allow_list"),  # Jasmin's thrower sends no credentials of any kind
     "twilio": ("twilio_signature", "url_token"),
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
+    "aws_sms": ("sns_signature", "url_token", "ip_allow_list"),  # SNS signs; a URL token fits its https endpoint
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
 }
 
@@ -237,6 +243,8 @@ def _auth_list(where: str, items: Any, vendor: str) -> tuple[AuthScheme, ...]:
             values["account_secrets"] = tuple(
                 (sid, _texts(f"{key}.account_secrets.{sid}", tokens)) for sid, tokens in table.items()
             )
+        if values["scheme"] == "sns_signature":
+            values.setdefault("tolerance_seconds", SNS_TOLERANCE_SECONDS)
         scheme = AuthScheme(**values)
         _check_scheme(key, scheme)
         schemes.append(scheme)
@@ -264,13 +272,14 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
         "twilio_signature": "secret",
         "standard_webhooks": "secret",
         "vonage_signature": "secret",
+        "sns_signature": "",  # SNS's public certificates: no secret of ours
         "bearer": "token",
         "url_token": "token",
         "basic": "password",
         "ip_allow_list": "allow",
     }[scheme.scheme]
     material = {"secret": scheme.signing_secrets or scheme.account_secrets, "token": scheme.accepted_tokens,
-                "password": scheme.password, "allow": scheme.allow}[needs]
+                "password": scheme.password, "allow": scheme.allow, "": True}[needs]
     if not material:
         raise ConfigError(f"{key}.{needs}: required for scheme {scheme.scheme!r}")
     if scheme.account_secrets and scheme.scheme != "twilio_signature":
@@ -288,6 +297,15 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
             except ValueError:
                 raise ConfigError(f"{key}.{name}: not a base64 key (`whsec_...`), as Standard Webhooks "
                                   "secrets are") from None
+    if scheme.host_pattern and scheme.scheme != "sns_signature":
+        raise ConfigError(f"{key}.host_pattern: only the sns_signature scheme takes a host pattern")
+    if scheme.host_pattern:
+        import re
+
+        try:
+            re.compile(scheme.host_pattern)
+        except re.error as exc:
+            raise ConfigError(f"{key}.host_pattern: not a regular expression ({exc})") from None
     if scheme.scheme == "ip_allow_list":
         import ipaddress
 
@@ -361,7 +379,7 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
