@@ -86,6 +86,10 @@ def normalize_message_id(vendor: str, message_id: str) -> str:
     if vendor == "fortytwo":
         # Decimal ids; leading zeros are dropped by some exports.
         return (text.lstrip("0") or "0") if text.isdigit() else text.lower()
+    if vendor in {"telnyx", "plivo"}:
+        # UUIDs, written lower-case by both, upper-cased by some exports; a group message adds `:<recipient>`.
+        message, colon, recipient = text.partition(":")
+        return f"{message.lower()}:{digits_msisdn(recipient)}" if colon else text.lower()
     if vendor == "sinch":
         # Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits.
         batch, _, recipient = text.partition(":")

@@ -15,6 +15,8 @@ AUTH_SCHEMES = {
     "twilio_signature",
     "standard_webhooks",
     "vonage_signature",
+    "telnyx_signature",
+    "plivo_signature",
     "basic",
     "bearer",
     "url_token",
@@ -45,6 +47,8 @@ class AuthScheme:
     method: str = "md5hash"
     # twilio_signature only: (AccountSid, its auth tokens) for subaccounts, chosen by the callback's AccountSid
     account_secrets: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    # telnyx_signature only: the account's Ed25519 public key, base64, as Telnyx's portal shows it (not a secret)
+    public_key: str = ""
 
     @property
     def signing_secrets(self) -> tuple[str, ...]:
@@ -75,6 +79,8 @@ VENDOR_AUTH_SCHEMES = {
     "twilio": ("twilio_signature", "url_token"),
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
+    "telnyx": ("telnyx_signature", "url_token", "ip_allow_list"),
+    "plivo": ("plivo_signature", "url_token", "ip_allow_list"),
 }
 
 
@@ -264,19 +270,25 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
         "twilio_signature": "secret",
         "standard_webhooks": "secret",
         "vonage_signature": "secret",
+        "telnyx_signature": "public_key",
+        "plivo_signature": "secret",
         "bearer": "token",
         "url_token": "token",
         "basic": "password",
         "ip_allow_list": "allow",
     }[scheme.scheme]
     material = {"secret": scheme.signing_secrets or scheme.account_secrets, "token": scheme.accepted_tokens,
-                "password": scheme.password, "allow": scheme.allow}[needs]
+                "password": scheme.password, "allow": scheme.allow, "public_key": scheme.public_key}[needs]
     if not material:
         raise ConfigError(f"{key}.{needs}: required for scheme {scheme.scheme!r}")
     if scheme.account_secrets and scheme.scheme != "twilio_signature":
         raise ConfigError(f"{key}.account_secrets: only the twilio_signature scheme takes per-account secrets")
     if scheme.method != "md5hash" and scheme.scheme != "vonage_signature":
         raise ConfigError(f"{key}.method: only the vonage_signature scheme takes a method")
+    if scheme.public_key and scheme.scheme != "telnyx_signature":
+        raise ConfigError(f"{key}.public_key: only the telnyx_signature scheme takes a public key")
+    if scheme.public_key and len(_base64_or_empty(scheme.public_key)) != 32:
+        raise ConfigError(f"{key}.public_key: not a base64 Ed25519 public key (32 bytes), as Telnyx's portal shows it")
     if scheme.method not in VONAGE_SIGNATURE_METHODS:
         raise ConfigError(f"{key}.method: {scheme.method!r} is not one of {', '.join(VONAGE_SIGNATURE_METHODS)}")
     if scheme.scheme == "standard_webhooks":
@@ -296,6 +308,17 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"{key}.allow: {entry!r} is not an IP address or network") from None
+
+
+def _base64_or_empty(text: str) -> bytes:
+    """The bytes of a base64 text, or empty when it is not base64."""
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        return b""
 
 
 def standard_webhooks_key(secret: str) -> bytes:
@@ -361,7 +384,7 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "telnyx", "plivo"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
