@@ -126,7 +126,8 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[Payload]:
     return [InboundMessage(
         vendor="plivo", message_id=normalize_message_id("plivo", message["MessageUUID"]),
         from_=digits_msisdn(message["From"]) or message["From"], to=digits_msisdn(message.get("To")) or "",
-        received_at=ctx.received_at, text=text, media=_media(payload), account=ctx.account, signature_valid=ctx.signature_valid, raw=ctx.raw(payload),
+        received_at=ctx.received_at, text=text, media=_media(payload), account=ctx.account,
+        signature_valid=ctx.signature_valid, raw=ctx.raw(payload),
     )]
 
 
