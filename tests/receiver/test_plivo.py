@@ -168,3 +168,14 @@ def test_signature_failures_are_401(signed_client, tamper):
     else:
         headers = signed_headers(INBOUND, body)
     assert post(signed_client, RECEIPTS, body, headers).status_code == 401
+
+
+def test_send_response_pairs_message_uuids_with_the_listed_recipients(client, published):
+    """Plivo's send response (courier's mock: `{"message_uuid": ["abc123"]}`, plus api_id and message)."""
+    response = {"api_id": "db342550-7c4c-11e4-a6ba-22000ac6dfa5", "message": "message(s) queued",
+                "message_uuid": [UUID.upper(), "abc123"]}
+    document = {"vendor": "plivo", "response": response, "recipients": ["+14155551234", "+14155551235"]}
+    assert client.post("/v1/sent-messages", json=document).status_code == 200
+    sent = sorted((e.payload for e in published.events("sms.sent-messages", 2)), key=lambda m: m.recipient)
+    assert [(m.message_id, m.recipient) for m in sent] == [(UUID, "14155551234"), ("abc123", "14155551235")]
+    assert client.post("/v1/sent-messages", json={**document, "recipients": ["+14155551234"]}).status_code == 400

@@ -259,3 +259,13 @@ def test_verifier_window_uses_the_injected_clock(signer):
     verify_telnyx_signature(scheme, request, clock=lambda: 1_700_000_299)
     with pytest.raises(Unauthorized):
         verify_telnyx_signature(scheme, request, clock=lambda: 1_700_000_301)
+
+
+def test_send_response_registers_ids_its_receipts_carry(client, published):
+    """The SDK's `MessageSendResponse` shape: `data` is the OutboundMessagePayload the webhooks carry."""
+    response = finalized(("+18665550001", "queued"))["data"]["payload"]
+    document = {"vendor": "telnyx", "response": {"data": {**response, "id": MESSAGE_ID.upper()}}}
+    assert client.post("/v1/sent-messages", json=document).status_code == 200
+    [event] = published.events("sms.sent-messages")
+    assert (event.payload.message_id, event.payload.recipient, event.payload.sender) == (
+        MESSAGE_ID, "18665550001", "+18445550001")
