@@ -1,9 +1,9 @@
 """plivo: message status callbacks (`url` of the Send Message API) and incoming messages (an application's
 `message_url`), form POSTs (or query parameters when the method is GET) signed with X-Plivo-Signature-V3.
 
-Retry rules (Plivo's callback docs): Plivo retries a callback that fails (no answer, a timeout or a non-2xx status) a
-few times with a growing delay, and then drops it; an incoming message whose `message_url` fails is marked
-`undelivered` in Plivo's records. Plivo does not tell 4xx from 5xx, so a 4xx we answer is retried like any failure.
+Retry rules: the pages of Plivo's docs we read give no retry schedule for message status callbacks (unverified:
+treat any non-2xx as possibly lost); an incoming message whose `message_url` does not answer successfully is marked
+`undelivered` in Plivo's message records (its Message object docs).
 """
 
 from __future__ import annotations

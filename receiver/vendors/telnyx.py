@@ -1,8 +1,8 @@
 """telnyx: Messaging API v2 webhooks (`message.sent`, `message.finalized`, `message.received`), Ed25519-signed.
 
-Retry rules (Telnyx's webhook docs): any answer but a 2xx within about 2 seconds counts as a failure, and Telnyx then
-sends the same webhook (same `data.id`, `meta.attempt` counting up) to the messaging profile's failover URL, if one is
-set; it does not tell 4xx from 5xx. So a 4xx here is not a "never retry" as it is for Sinch: it sends the callback to
+Retry rules (Telnyx's API reference, deliveryUpdate callback): "The server must return an HTTP 200, otherwise we
+will reattempt delivery at the failover webhook URL" (same `data.id`, `meta.attempt` counting up); it does not tell
+4xx from 5xx. So a 4xx here is not a "never retry" as it is for Sinch: it sends the callback to
 the failover URL, which should be this service too.
 
 A messaging profile has one webhook URL for every message event, so either of our routes may receive either kind: a
