@@ -13,6 +13,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
+
 from receiver.errors import Unauthorized
 from smshooks.settings import AuthScheme, standard_webhooks_key
 
@@ -239,6 +242,60 @@ def verify_sns_signature(scheme: AuthScheme, request: CallbackRequest, clock: Cl
                            clock(), aws_sms.SNS_HTTP)
 
 
+def verify_telnyx_signature(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
+    """Telnyx: base64 Ed25519 signature of `{telnyx-timestamp}|{raw body}` in telnyx-signature-ed25519, checked
+    with the account's public key, the timestamp within the replay window."""
+    signature = request.headers.get("telnyx-signature-ed25519")
+    timestamp = request.headers.get("telnyx-timestamp")
+    if not signature or not timestamp:
+        raise Unauthorized("The telnyx-signature-ed25519 and telnyx-timestamp headers are required.")
+    _fresh(timestamp, scheme.tolerance_seconds, clock)
+    try:
+        signature_bytes = base64.b64decode(signature.strip(), validate=True)
+    except ValueError:
+        raise Unauthorized("The Telnyx signature is not base64.") from None
+    if len(signature_bytes) != 64:
+        raise Unauthorized("The Telnyx signature is not an Ed25519 signature (64 bytes).")
+    signed = timestamp.encode() + b"|" + request.body
+    try:
+        VerifyKey(base64.b64decode(scheme.public_key.strip())).verify(signed, signature_bytes)
+    except BadSignatureError:
+        raise Unauthorized("The Telnyx signature does not match.") from None
+
+
+def plivo_signed_url(request: CallbackRequest) -> str:
+    """What Plivo signs (plivo-python `signature_v3`): the URL without its query, then `?` and the query pairs
+    sorted as `k=v` joined by `&`; for a POST with parameters, a `.` after a non-empty query, then the sorted body
+    parameters as `kv` with nothing between them. Pairs sort by name, a repeated name's values among themselves."""
+    parts = urlsplit(request.url)
+    base = urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    query = "&".join(f"{k}={v}" for k, v in sorted(parse_qsl(parts.query, keep_blank_values=True)))
+    if request.method == "GET" or not request.form:
+        return base + "?" + query if query else base
+    return base + "?" + query + ("." if query else "") + "".join(k + v for k, v in sorted(request.form))
+
+
+def verify_plivo_signature(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
+    """Plivo: base64(HMAC-SHA256(auth token, signed URL + "." + nonce)) in X-Plivo-Signature-V3 (the (sub)account's
+    token) or X-Plivo-Signature-Ma-V3 (always the main account's token), each possibly several comma-separated.
+
+    Plivo signs no timestamp, so there is no replay window: the nonce only salts the signature."""
+    nonce = request.headers.get("x-plivo-signature-v3-nonce")
+    given = [request.headers.get("x-plivo-signature-v3", ""), request.headers.get("x-plivo-signature-ma-v3", "")]
+    candidates = [value.strip() for header in given for value in header.split(",") if value.strip()]
+    if not nonce or not candidates:
+        raise Unauthorized("The X-Plivo-Signature-V3 and X-Plivo-Signature-V3-Nonce headers are required.")
+    signed = (plivo_signed_url(request) + "." + nonce).encode()
+    expected = [base64.b64encode(hmac.new(token.encode(), signed, hashlib.sha256).digest())
+                for token in scheme.signing_secrets]
+    found = False
+    for candidate in candidates:
+        # compare every candidate with every token so timing does not reveal which one matched
+        found |= matches_any(expected, candidate.encode())
+    if not found:
+        raise Unauthorized("The Plivo signature does not match (check SMSHOOKS_PUBLIC_BASE_URL).")
+
+
 def verify_basic(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
     """HTTP Basic with the configured user name and password."""
     header = request.headers.get("authorization", "")
@@ -288,12 +345,15 @@ VERIFIERS: dict[str, Callable[[AuthScheme, CallbackRequest, Clock], None]] = {
     "standard_webhooks": verify_standard_webhooks,
     "vonage_signature": verify_vonage_signature,
     "sns_signature": verify_sns_signature,
+    "telnyx_signature": verify_telnyx_signature,
+    "plivo_signature": verify_plivo_signature,
     "basic": verify_basic,
     "bearer": verify_bearer,
     "url_token": verify_url_token,
     "ip_allow_list": verify_ip_allow_list,
 }
-SIGNATURE_SCHEMES = {"sinch_hmac", "twilio_signature", "standard_webhooks", "vonage_signature", "sns_signature"}
+SIGNATURE_SCHEMES = {"sinch_hmac", "twilio_signature", "standard_webhooks", "vonage_signature", "sns_signature",
+                     "telnyx_signature", "plivo_signature"}
 
 
 def authenticate(schemes: tuple[AuthScheme, ...], request: CallbackRequest, clock: Clock = time.time) -> bool | None:

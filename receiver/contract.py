@@ -92,6 +92,10 @@ def normalize_message_id(vendor: str, message_id: str) -> str:
     if vendor == "aws_sms":
         # AWS message ids are UUIDs, lower case in events and send responses alike.
         return text.lower()
+    if vendor in {"telnyx", "plivo"}:
+        # UUIDs, written lower-case by both, upper-cased by some exports; a group message adds `:<recipient>`.
+        message, colon, recipient = text.partition(":")
+        return f"{message.lower()}:{digits_msisdn(recipient)}" if colon else text.lower()
     if vendor == "sinch":
         # Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits.
         batch, _, recipient = text.partition(":")

@@ -23,6 +23,7 @@ from receiver.parsing import parse_json, payload_format
 from receiver.phones import country_iso2
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
+from receiver.vendors.telnyx import message_id as telnyx_message_id
 from receiver.views import accepted, publish, read_body
 from smshooks.settings import KNOWN_VENDORS
 
@@ -60,8 +61,8 @@ class SendResponseSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    vendor = fields.String(required=True, validate=validate.OneOf(["fortytwo", "mobivate", "sinch", "fullsms",
-                                                                    "aws_sms"]))
+    vendor = fields.String(required=True, validate=validate.OneOf(
+        ["fortytwo", "mobivate", "sinch", "fullsms", "aws_sms", "telnyx", "plivo"]))
     response = fields.Raw(required=True, metadata={"description": "the vendor's send response, unchanged"})
     sender = Address()
     sent_at = VendorTime("iso")
@@ -69,7 +70,8 @@ class SendResponseSchema(Schema):
     client_ref = fields.String(validate=validate.Length(max=256))
     account = fields.String(validate=validate.Length(max=128))
     recipients = fields.List(Msisdn(), validate=validate.Length(1, MAX_MESSAGES),
-                             metadata={"description": "FullSMS and aws_sms: their responses name no recipients"})
+                             metadata={"description": "FullSMS, aws_sms and Plivo: their responses name no "
+                                                      "recipients (Plivo: in the order of message_uuid)"})
 
 
 class FortytwoResponseSchema(Schema):
@@ -170,6 +172,29 @@ def canonical(item: Any, received_at: datetime) -> list[SentMessage]:
 def _normalized_id(vendor: str, message_id: str) -> str:
     """The vendor's canonical message id, as the vendor's receipts will carry it."""
     return mobivate_message_id(message_id) if vendor == "mobivate" else normalize_message_id(vendor, message_id)
+
+
+class TelnyxMessageSchema(Schema):
+    """Telnyx's send response `data`: one message, its recipients in `to[]` (and `cc[]` for a group MMS)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    to = fields.List(fields.Dict(), required=True, validate=validate.Length(1, MAX_MESSAGES))
+    cc = fields.List(fields.Dict(), allow_none=True, validate=validate.Length(max=MAX_MESSAGES))
+    from_ = fields.Dict(data_key="from", allow_none=True)
+    sent_at = VendorTime("iso", allow_none=True)
+
+
+class PlivoResponseSchema(Schema):
+    """Plivo's send response: `message_uuid[]`, one per destination, and no destinations."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_uuid = fields.List(fields.String(validate=validate.Length(1, 64)), required=True,
+                               validate=validate.Length(1, MAX_MESSAGES))
 
 
 def _fortytwo_destinations(results: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
@@ -281,8 +306,40 @@ def aws_sms(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime
                   item, **_from_wrapper(wrapper))]
 
 
+def telnyx(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Telnyx's `{"data": {...}}`: one sent message per recipient, ids as its receipts will carry them."""
+    response = item["response"]
+    if not isinstance(response, dict) or not isinstance(response.get("data"), dict):
+        raise ValidationError({"data": ["Expected Telnyx's message object under data."]})
+    message = shared_schema(TelnyxMessageSchema).load(response["data"])
+    recipients = [*message["to"], *(message.get("cc") or [])]
+    numbers = [Msisdn().deserialize(entry.get("phone_number")) for entry in recipients]
+    return [
+        _sent("telnyx", telnyx_message_id(message["id"], number, len(numbers)), number, received_at, item,
+              batch_id=normalize_message_id("telnyx", message["id"]),
+              **{"sender": (message.get("from_") or {}).get("phone_number"), "sent_at": message.get("sent_at"),
+                 **_from_wrapper(wrapper)})
+        for number in numbers
+    ]
+
+
+def plivo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Plivo's response names no destinations: the caller lists them, in the order of `message_uuid`."""
+    response = shared_schema(PlivoResponseSchema).load(item["response"])
+    recipients = wrapper.get("recipients") or []
+    if len(recipients) != len(response["message_uuid"]):
+        raise ValidationError({"recipients": ["Required with a Plivo response: one per message_uuid, in its order."]})
+    return [
+        _sent("plivo", normalize_message_id("plivo", uuid), recipient, received_at,
+              dict(item, response=dict(item["response"], message_uuid=[uuid]), recipients=[recipient]),
+              **_from_wrapper(wrapper))
+        for uuid, recipient in zip(response["message_uuid"], recipients, strict=True)
+    ]
+
+
 SEND_RESPONSES: dict[str, Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]] = {
     "fortytwo": fortytwo, "mobivate": mobivate, "sinch": sinch, "fullsms": fullsms, "aws_sms": aws_sms,
+    "telnyx": telnyx, "plivo": plivo,
 }
 
 
@@ -358,7 +415,8 @@ def document_route(spec) -> None:
         spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     one = {"oneOf": [{"$ref": "#/components/schemas/SentMessage"}, {"$ref": "#/components/schemas/SendResponse"}]}
     spec.path(path=PATH, operations={"post": {
-        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS/AWS send response",
+        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS/AWS/Telnyx/Plivo "
+                   "send response",
         "tags": ["sent-messages"],
         "security": [{"bearer": []}],
         "requestBody": {"required": True, "content": {"application/json": {

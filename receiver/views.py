@@ -45,6 +45,7 @@ CONTROL_PARAMETERS = {"token", "account"}
 SECRET_HEADERS = {
     "authorization", "proxy-authorization", "cookie", "x-twilio-signature", "x-sinch-webhook-signature",
     "x-sinch-webhook-signature-nonce", "webhook-signature", "x-api-key",
+    "telnyx-signature-ed25519", "x-plivo-signature-v3", "x-plivo-signature-ma-v3", "x-plivo-signature-v3-nonce",
 }
 
 
@@ -202,12 +203,12 @@ def _callback_request(req: Request, settings, body: bytes, query, path_token: st
     """The view of the request the auth schemes check; only what the configured schemes read is computed."""
     needed = {scheme.scheme for scheme in schemes}
     url = ""
-    if "twilio_signature" in needed:
-        # Twilio signs the URL it called: rebuild it from the public base URL behind proxies
+    if needed & {"twilio_signature", "plivo_signature"}:
+        # Twilio and Plivo sign the URL they called: rebuild it from the public base URL behind proxies
         base = settings.public_base_url.rstrip("/") if settings.public_base_url else req.host_url.rstrip("/")
         url = base + req.full_path if req.query_string else base + req.path
     form = []
-    if fmt == "form" and needed & {"twilio_signature", "vonage_signature"}:
+    if fmt == "form" and needed & {"twilio_signature", "vonage_signature", "plivo_signature"}:
         _, charset = media_type(req.content_type)
         try:
             # vendors sign the decoded parameter values, so decode in the body's own charset

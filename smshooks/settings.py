@@ -16,6 +16,8 @@ AUTH_SCHEMES = {
     "standard_webhooks",
     "vonage_signature",
     "sns_signature",
+    "telnyx_signature",
+    "plivo_signature",
     "basic",
     "bearer",
     "url_token",
@@ -48,6 +50,8 @@ class AuthScheme:
     account_secrets: tuple[tuple[str, tuple[str, ...]], ...] = ()
     # sns_signature only: a regex of the hosts SigningCertURL and SubscribeURL may name (empty: SNS's own)
     host_pattern: str = ""
+    # telnyx_signature only: the account's Ed25519 public key, base64, as Telnyx's portal shows it (not a secret)
+    public_key: str = ""
 
     @property
     def signing_secrets(self) -> tuple[str, ...]:
@@ -81,6 +85,8 @@ VENDOR_AUTH_SCHEMES = {
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
     "aws_sms": ("sns_signature", "url_token", "ip_allow_list"),  # SNS signs; a URL token fits its https endpoint
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
+    "telnyx": ("telnyx_signature", "url_token", "ip_allow_list"),
+    "plivo": ("plivo_signature", "url_token", "ip_allow_list"),
 }
 
 
@@ -273,19 +279,25 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
         "standard_webhooks": "secret",
         "vonage_signature": "secret",
         "sns_signature": "",  # SNS's public certificates: no secret of ours
+        "telnyx_signature": "public_key",
+        "plivo_signature": "secret",
         "bearer": "token",
         "url_token": "token",
         "basic": "password",
         "ip_allow_list": "allow",
     }[scheme.scheme]
     material = {"secret": scheme.signing_secrets or scheme.account_secrets, "token": scheme.accepted_tokens,
-                "password": scheme.password, "allow": scheme.allow, "": True}[needs]
+                "password": scheme.password, "allow": scheme.allow, "public_key": scheme.public_key, "": True}[needs]
     if not material:
         raise ConfigError(f"{key}.{needs}: required for scheme {scheme.scheme!r}")
     if scheme.account_secrets and scheme.scheme != "twilio_signature":
         raise ConfigError(f"{key}.account_secrets: only the twilio_signature scheme takes per-account secrets")
     if scheme.method != "md5hash" and scheme.scheme != "vonage_signature":
         raise ConfigError(f"{key}.method: only the vonage_signature scheme takes a method")
+    if scheme.public_key and scheme.scheme != "telnyx_signature":
+        raise ConfigError(f"{key}.public_key: only the telnyx_signature scheme takes a public key")
+    if scheme.public_key and len(_base64_or_empty(scheme.public_key)) != 32:
+        raise ConfigError(f"{key}.public_key: not a base64 Ed25519 public key (32 bytes), as Telnyx's portal shows it")
     if scheme.method not in VONAGE_SIGNATURE_METHODS:
         raise ConfigError(f"{key}.method: {scheme.method!r} is not one of {', '.join(VONAGE_SIGNATURE_METHODS)}")
     if scheme.scheme == "standard_webhooks":
@@ -314,6 +326,17 @@ def _check_scheme(key: str, scheme: AuthScheme) -> None:
                 ipaddress.ip_network(entry, strict=False)
             except ValueError:
                 raise ConfigError(f"{key}.allow: {entry!r} is not an IP address or network") from None
+
+
+def _base64_or_empty(text: str) -> bytes:
+    """The bytes of a base64 text, or empty when it is not base64."""
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(text.strip(), validate=True)
+    except binascii.Error:
+        return b""
 
 
 def standard_webhooks_key(secret: str) -> bytes:
@@ -379,7 +402,7 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx", "plivo"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
