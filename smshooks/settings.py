@@ -74,6 +74,7 @@ VENDOR_AUTH_SCHEMES = {
     "jasmin": ("url_token", "ip_allow_list"),  # Jasmin's thrower sends no credentials of any kind
     "twilio": ("twilio_signature", "url_token"),
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
+    "infobip": ("basic", "url_token", "ip_allow_list"),  # Basic on subscriptions; its HMAC format is unpublished
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
 }
 
@@ -361,7 +362,7 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "generic"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
