@@ -75,6 +75,7 @@ VENDOR_AUTH_SCHEMES = {
     "twilio": ("twilio_signature", "url_token"),
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
     "infobip": ("basic", "url_token", "ip_allow_list"),  # Basic on subscriptions; its HMAC format is unpublished
+    "bandwidth": ("basic", "url_token", "ip_allow_list"),  # Basic: the username/password set on the application
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
 }
 
@@ -362,7 +363,7 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "generic"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "bandwidth", "generic"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:

@@ -6,7 +6,7 @@ import importlib
 
 from receiver.vendors.base import VendorAdapter
 
-VENDOR_MODULES = ("mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "generic")
+VENDOR_MODULES = ("mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "bandwidth", "generic")
 
 
 def load_adapters() -> dict[str, VendorAdapter]:
