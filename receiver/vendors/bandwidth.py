@@ -13,7 +13,7 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 
 from receiver.contract import DeliveryReceipt, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
-from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
+from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
 
 VENDOR = "bandwidth"
@@ -171,3 +171,23 @@ ADAPTER = VendorAdapter(
                                      summary="Bandwidth message callbacks: a JSON array of these events"),
     },
 )
+
+
+class SendResponseSchema(BandwidthSchema):
+    """The 202 answer to a send: the message, one id for all its recipients (a group message has several)."""
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    to = fields.List(Msisdn(), required=True, validate=validate.Length(1, 100))  # E.164 numbers to send to
+    from_ = fields.String(data_key="from", allow_none=True, validate=validate.Length(max=32))
+    time = VendorTime("iso", allow_none=True)
+    segmentCount = StrictInteger(allow_none=True, validate=validate.Range(1, 255))
+    tag = fields.String(allow_none=True, validate=validate.Length(max=1024))
+
+
+def sent(response: Any) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(message id, recipient, values, the response cut down to that recipient) per recipient of a send answer."""
+    message = shared_schema(SendResponseSchema).load(response)
+    values = {"sender": message.get("from_"), "sent_at": message.get("time"), "parts": message.get("segmentCount"),
+              "client_ref": message.get("tag")}
+    return [(message["id"].strip(), recipient, values, dict(response, to=[raw]))
+            for recipient, raw in zip(message["to"], response["to"], strict=True)]

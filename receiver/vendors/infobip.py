@@ -13,7 +13,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
-from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
+from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
 
 VENDOR = "infobip"
@@ -234,3 +234,32 @@ ADAPTER = VendorAdapter(
                                      summary="Infobip inbound SMS (results[], fanned out)"),
     },
 )
+
+
+class SendResultSchema(InfobipSchema):
+    """One `messages[]` entry of a send response: SMS API v3 names the recipient `destination`, v2 `to`."""
+
+    messageId = fields.String(required=True, validate=validate.Length(1, 128))
+    destination = Msisdn(allow_none=True)
+    to = Msisdn(allow_none=True)
+    status = fields.Raw(allow_none=True)
+
+
+class SendResponseSchema(InfobipSchema):
+    """A send response: `bulkId` for several messages, one `messages[]` entry per message."""
+
+    bulkId = fields.String(allow_none=True, validate=validate.Length(max=128))
+    messages = fields.List(fields.Nested(SendResultSchema), required=True, validate=validate.Length(1, 10_000))
+
+
+def sent(response: Any) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(message id, recipient, values, the response cut down to that message) per message of a send response."""
+    loaded = shared_schema(SendResponseSchema).load(response)
+    results = []
+    for index, (message, raw) in enumerate(zip(loaded["messages"], response["messages"], strict=True)):
+        recipient = message.get("destination") or message.get("to")
+        if not recipient:
+            raise ValidationError({"messages": {str(index): {"destination": ["Missing data for required field."]}}})
+        cut = dict(response, messages=[raw])
+        results.append((message["messageId"].strip(), recipient, {"batch_id": loaded.get("bulkId")}, cut))
+    return results

@@ -233,3 +233,27 @@ def test_bandwidth_cannot_be_configured_with_a_signature_it_does_not_send():
 
     with pytest.raises(ConfigError, match="bandwidth cannot send 'standard_webhooks'"):
         load_settings({}, {"vendors": {"bandwidth": {"auth": [{"scheme": "standard_webhooks", "secret": "whsec_x"}]}}})
+
+
+def test_a_send_response_registers_one_sent_message_per_recipient(client, published):
+    from bandwidth.models import Message
+
+    response = ApiClient().sanitize_for_serialization(Message(
+        id="1589228074636lm4k2je7j7jklbn2", owner="+15554443333", application_id=APP,
+        time=datetime(2024, 3, 5, 10, 15, tzinfo=UTC), segment_count=2, direction="out",
+        to=["+15552223333", "+15552224444"], var_from="+15554443333", text="Hello", tag="order-4411"))
+    answer = client.post("/v1/sent-messages", json={"vendor": "bandwidth", "response": response})
+    assert answer.status_code == 200, answer.get_json()
+    events = published.events("sms.sent-messages", 2)
+    assert sorted(e.payload.recipient for e in events) == ["15552223333", "15552224444"]
+    sent = events[0].payload
+    assert (sent.message_id, sent.sender, sent.parts, sent.client_ref) == (
+        "1589228074636lm4k2je7j7jklbn2", "+15554443333", 2, "order-4411")
+    assert sent.sent_at == datetime(2024, 3, 5, 10, 15, tzinfo=UTC)
+    assert {e.key for e in events} == {"bandwidth:1589228074636lm4k2je7j7jklbn2"}
+
+
+@pytest.mark.parametrize("response", [{"to": ["+15552223333"]}, {"id": "x"}, {"id": "x", "to": ["not a number"]}])
+def test_a_send_response_without_id_or_recipients_is_400(client, response):
+    answer = client.post("/v1/sent-messages", json={"vendor": "bandwidth", "response": response})
+    assert answer.status_code == 400 and "response" in answer.get_json()["errors"]

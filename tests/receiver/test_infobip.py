@@ -263,3 +263,37 @@ def test_infobip_cannot_be_configured_with_a_scheme_it_cannot_send():
 
     with pytest.raises(ConfigError, match="infobip cannot send 'bearer'"):
         load_settings({}, {"vendors": {"infobip": {"auth": [{"scheme": "bearer", "token": "t"}]}}})
+
+
+def test_a_send_response_registers_one_sent_message_per_destination(client, published):
+    from infobip_api_client.models import SmsResponse, SmsResponseDetails
+
+    pending = SmsMessageStatus(group_id=1, group_name="PENDING", id=26, name="PENDING_ACCEPTED",
+                               description="Message sent to next instance")
+    response = ApiClient().sanitize_for_serialization(SmsResponse(bulk_id="bulk-7", messages=[
+        SmsResponseDetails(message_id="m-10", status=pending, destination="447700900123"),
+        SmsResponseDetails(message_id="m-11", status=pending, destination="41793026727"),
+    ]))
+    answer = client.post("/v1/sent-messages", json={"vendor": "infobip", "sender": "InfoSMS", "response": response})
+    assert answer.status_code == 200, answer.get_json()
+    events = {e.payload.message_id: e.payload for e in published.events("sms.sent-messages", 2)}
+    assert {m: (p.recipient, p.batch_id, p.sender) for m, p in events.items()} == {
+        "m-10": ("447700900123", "bulk-7", "InfoSMS"), "m-11": ("41793026727", "bulk-7", "InfoSMS")}
+    assert events["m-10"].raw["payload"]["response"]["messages"] == [response["messages"][0]]
+    # the key a receipt for the same message will carry
+    assert {r.key for r in published.records("sms.sent-messages", 2)} == {b"infobip:m-10", b"infobip:m-11"}
+
+
+def test_an_sms_api_v2_send_response_names_the_recipient_to(client, published):
+    response = {"bulkId": "b-2", "messages": [{"to": "41793026727", "messageId": "2250be2d4219-3af1-78856",
+                                               "status": {"groupId": 1, "groupName": "PENDING"}}]}
+    assert client.post("/v1/sent-messages", json={"vendor": "infobip", "response": response}).status_code == 200
+    [event] = published.events("sms.sent-messages")
+    assert (event.payload.message_id, event.payload.recipient) == ("2250be2d4219-3af1-78856", "41793026727")
+
+
+@pytest.mark.parametrize("response", [{"bulkId": "b"}, {"messages": [{"destination": "41793026727"}]},
+                                      {"messages": [{"messageId": "m"}]}])
+def test_a_send_response_without_ids_or_recipients_is_400(client, response):
+    answer = client.post("/v1/sent-messages", json={"vendor": "infobip", "response": response})
+    assert answer.status_code == 400 and "response" in answer.get_json()["errors"]
