@@ -66,7 +66,8 @@ class MessageSchema(BandwidthSchema):
     direction = described(fields.String)(allow_none=True, validate=validate.Length(max=8))
     to = described(fields.List)(Address(), allow_none=True)
     from_ = described(Address)(allow_none=True, data_key="from")  # short codes and alphanumeric ids occur
-    text = fields.String(allow_none=True, validate=validate.Length(max=MESSAGE_TEXT))  # empty in status events
+    # empty in status events; essential only for an inbound message without media (InboundEventSchema)
+    text = described(fields.String)(allow_none=True, validate=validate.Length(max=MESSAGE_TEXT))
     media = described(fields.List)(fields.String(validate=validate.Length(1, 2048)), allow_none=True)
     tag = described(fields.String)(allow_none=True, validate=validate.Length(max=1024))
     channel = described(fields.String)(allow_none=True, validate=validate.Length(max=16))

@@ -51,7 +51,7 @@ class StatusSchema(InfobipSchema):
     """`status`: the group we map, and the detailed name and description we keep."""
 
     groupId = described(StrictInteger)(allow_none=True, validate=validate.Range(0, 10**6))
-    groupName = fields.String(allow_none=True, validate=validate.Length(1, 64))
+    groupName = described(fields.String)(allow_none=True, validate=validate.Length(1, 64))  # else by groupId
     id = described(Code)(allow_none=True)
     name = described(fields.String)(allow_none=True, validate=validate.Length(max=128))
     description = described(fields.String)(allow_none=True, validate=validate.Length(max=1000))

@@ -257,3 +257,16 @@ def test_a_send_response_registers_one_sent_message_per_recipient(client, publis
 def test_a_send_response_without_id_or_recipients_is_400(client, response):
     answer = client.post("/v1/sent-messages", json={"vendor": "bandwidth", "response": response})
     assert answer.status_code == 400 and "response" in answer.get_json()["errors"]
+
+
+def test_a_status_event_with_an_unreadable_text_is_still_a_receipt(client, published):
+    body = dict(DELIVERED, message=dict(OUT_MESSAGE, text=["not", "text"]))
+    assert client.post(RECEIPTS, json=[body]).status_code == 200
+    [event] = published.events("sms.delivery-receipts")
+    assert event.payload.status == "delivered" and [w["field"] for w in event.payload.parse_warnings] == ["text"]
+
+
+def test_an_inbound_message_with_an_unreadable_text_and_no_media_is_400(client):
+    body = dict(RECEIVED, message={k: v for k, v in RECEIVED["message"].items() if k != "media"} | {"text": 7})
+    response = client.post(INBOUND, json=[body])
+    assert response.status_code == 400 and "text" in response.get_json()["errors"]["0"]["message"]

@@ -297,3 +297,12 @@ def test_an_sms_api_v2_send_response_names_the_recipient_to(client, published):
 def test_a_send_response_without_ids_or_recipients_is_400(client, response):
     answer = client.post("/v1/sent-messages", json={"vendor": "infobip", "response": response})
     assert answer.status_code == 400 and "response" in answer.get_json()["errors"]
+
+
+def test_an_empty_group_name_falls_back_to_the_group_id_with_a_warning(client, published):
+    body = sdk_report("m-7", 4, "EXPIRED", "EXPIRED_EXPIRED", "Message expired")
+    body["results"][0]["status"]["groupName"] = ""
+    assert client.post(RECEIPTS, json=body).status_code == 200
+    [event] = published.events("sms.delivery-receipts")
+    assert (event.payload.status, event.payload.vendor_status) == ("expired", "EXPIRED")
+    assert [w["field"] for w in event.payload.parse_warnings] == ["groupName"]
