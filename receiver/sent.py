@@ -21,6 +21,8 @@ from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
 from receiver.openapi import add_paths, error_responses
 from receiver.parsing import parse_json, payload_format
 from receiver.phones import country_iso2
+from receiver.vendors import bandwidth as bandwidth_vendor
+from receiver.vendors import infobip as infobip_vendor
 from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.vendors.telnyx import message_id as telnyx_message_id
@@ -62,7 +64,7 @@ class SendResponseSchema(Schema):
         unknown = EXCLUDE
 
     vendor = fields.String(required=True, validate=validate.OneOf(
-        ["fortytwo", "mobivate", "sinch", "fullsms", "aws_sms", "telnyx", "plivo"]))
+        ["fortytwo", "mobivate", "sinch", "fullsms", "aws_sms", "telnyx", "plivo", "infobip", "bandwidth"]))
     response = fields.Raw(required=True, metadata={"description": "the vendor's send response, unchanged"})
     sender = Address()
     sent_at = VendorTime("iso")
@@ -337,9 +339,24 @@ def plivo(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) 
     ]
 
 
+def vendor_response(vendor: str, parse: Callable[[Any], list[tuple[str, str, dict[str, Any], dict[str, Any]]]]):
+    """A send-response reader from a vendor module's `sent(response)`: (id, recipient, values, cut response) each."""
+
+    def read(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+        return [
+            _sent(vendor, _normalized_id(vendor, message_id), recipient, received_at, dict(item, response=cut),
+                  **{**{k: v for k, v in values.items() if v is not None}, **_from_wrapper(wrapper)})
+            for message_id, recipient, values, cut in parse(item["response"])
+        ]
+
+    return read
+
+
 SEND_RESPONSES: dict[str, Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]] = {
     "fortytwo": fortytwo, "mobivate": mobivate, "sinch": sinch, "fullsms": fullsms, "aws_sms": aws_sms,
     "telnyx": telnyx, "plivo": plivo,
+    "infobip": vendor_response("infobip", infobip_vendor.sent),
+    "bandwidth": vendor_response("bandwidth", bandwidth_vendor.sent),
 }
 
 
@@ -415,8 +432,8 @@ def document_route(spec) -> None:
         spec.components.security_scheme("bearer", {"type": "http", "scheme": "bearer"})
     one = {"oneOf": [{"$ref": "#/components/schemas/SentMessage"}, {"$ref": "#/components/schemas/SendResponse"}]}
     spec.path(path=PATH, operations={"post": {
-        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS/AWS/Telnyx/Plivo "
-                   "send response",
+        "summary": "Register sent messages: canonical, or a raw Fortytwo/Mobivate/Sinch/FullSMS/AWS/Telnyx/Plivo/"
+                   "Infobip/Bandwidth send response",
         "tags": ["sent-messages"],
         "security": [{"bearer": []}],
         "requestBody": {"required": True, "content": {"application/json": {

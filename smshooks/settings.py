@@ -84,6 +84,8 @@ VENDOR_AUTH_SCHEMES = {
     "twilio": ("twilio_signature", "url_token"),
     "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
     "aws_sms": ("sns_signature", "url_token", "ip_allow_list"),  # SNS signs; a URL token fits its https endpoint
+    "infobip": ("basic", "url_token", "ip_allow_list"),  # Basic on subscriptions; its HMAC format is unpublished
+    "bandwidth": ("basic", "url_token", "ip_allow_list"),  # Basic: the username/password set on the application
     "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
     "telnyx": ("telnyx_signature", "url_token", "ip_allow_list"),
     "plivo": ("plivo_signature", "url_token", "ip_allow_list"),
@@ -402,7 +404,8 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     return value
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx", "plivo"}
+KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx", "plivo",
+                 "infobip", "bandwidth"}
 
 
 def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:

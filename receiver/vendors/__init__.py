@@ -6,8 +6,8 @@ import importlib
 
 from receiver.vendors.base import VendorAdapter
 
-VENDOR_MODULES = ("mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx",
-                  "plivo")
+VENDOR_MODULES = ("mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "infobip", "bandwidth", "generic",
+                  "aws_sms", "telnyx", "plivo")
 
 
 def load_adapters() -> dict[str, VendorAdapter]:
