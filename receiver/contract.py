@@ -230,6 +230,9 @@ class DeliveryReceipt(Payload):
     signature_valid: bool | None = None
     # described fields that did not parse ({"field", "reason"}): their text stays in raw, their value is null
     parse_warnings: tuple[dict[str, str], ...] = ()
+    # True when the vendor refused the message because the recipient opted out of (or blocked) the sender:
+    # evidence of an opt-out, recorded by the processors beside keyword opt-outs
+    recipient_opted_out: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

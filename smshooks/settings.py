@@ -130,6 +130,8 @@ class Settings:
     opt_out_scope: str = "sender"
     opt_out_locales: str = "en,fr,es,de"
     opt_out_match_in_sentence: bool = False
+    # business days a sender may take to honour an opt-out (the FCC's 2025 outer limit is 10; 0 = zero tolerance)
+    opt_out_grace_business_days: int = 10
     log_level: str = "INFO"
     metrics_port: int = 9102
     metrics_bind: str = "127.0.0.1"
@@ -393,6 +395,8 @@ def _validate(settings: Settings) -> None:
     for key in positive:
         if getattr(settings, key) <= 0:
             raise ConfigError(f"{ENV_PREFIX}{key.upper()}: must be greater than 0")
+    if settings.opt_out_grace_business_days < 0:
+        raise ConfigError("SMSHOOKS_OPT_OUT_GRACE_BUSINESS_DAYS: must be 0 or more")
     if settings.trusted_proxy_hops < 0:
         raise ConfigError("SMSHOOKS_TRUSTED_PROXY_HOPS: must be 0 or more")
     if settings.kafka_producer not in {"auto", "confluent", "kafka-python"}:

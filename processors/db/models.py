@@ -28,6 +28,8 @@ class SentMessage(Base):
         Index("ix_sent_messages_vendor_client_ref", "vendor", "client_ref"),
         Index("ix_sent_messages_vendor_batch_recipient", "vendor", "batch_id", "recipient"),
         Index("ix_sent_messages_sent_at", "sent_at"),
+        # the compliance report's "sent after opt-out": messages to one number after a time (migration 0005)
+        Index("ix_sent_messages_recipient_sent_at", "recipient", "sent_at"),
         # No index on status (migration 0002): receipts update it, and an unindexed column keeps those
         # updates HOT on PostgreSQL (fillfactor 85 leaves the room), so per-receipt cost stays flat.
         {"postgresql_with": {"fillfactor": 85}},
@@ -160,7 +162,7 @@ class OptOutState(Base):
 
 
 class OptOutHistory(Base):
-    """Every STOP, START and HELP we classified, with the inbound message that carried it."""
+    """Every STOP, START and HELP we classified, and every vendor refusal for an opt-out, with its source event."""
 
     __tablename__ = "opt_out_history"
     __table_args__ = (
@@ -174,6 +176,10 @@ class OptOutHistory(Base):
     scope_key: Mapped[str] = mapped_column(String(SHORT))
     sender: Mapped[str | None] = mapped_column(String(SHORT))
     action: Mapped[str] = mapped_column(String(16))  # opt_out | opt_in | help
+    # keyword (the subscriber wrote STOP/START/HELP) | vendor (a vendor refused a message: recipient opted out)
+    source: Mapped[str] = mapped_column(String(16), default="keyword", server_default="keyword")
+    # what proves it: the vendor, its error code and description for a vendor refusal (keywords carry `text`)
+    evidence: Mapped[str | None] = mapped_column(String(TEXT))
     keyword: Mapped[str] = mapped_column(String(SHORT))
     text: Mapped[str | None] = mapped_column(String(TEXT))
     changed: Mapped[bool] = mapped_column(Boolean)  # False when already in that state (repeat STOP)

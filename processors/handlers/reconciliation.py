@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers import statuses
+from processors.handlers import opt_outs, statuses
 from receiver.contract import (
     FINAL_STATUSES,
     DeliveryReceipt,
@@ -51,11 +51,27 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     # unit's cache) with its pending changes; they need not reach the database before this lookup.
     with uow.session.no_autoflush:
         sent = find_sent_message(uow.session, receipt, uow.sent_messages)
+    if payload.recipient_opted_out:
+        record_refusal(uow, envelope, payload, sent)
     if sent is None:
         receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
         receipt.outcome = statuses.PARKED
         return
     apply_receipt(uow, sent, receipt)
+
+
+def record_refusal(uow: UnitOfWork, envelope: Envelope, payload: DeliveryReceipt, sent: SentMessage | None) -> None:
+    """The vendor refused the message because its recipient opted out: an opt-out with the receipt as evidence.
+
+    Recipient and sender come from the receipt, else from the matched sent message; a refusal naming no
+    recipient cannot be attributed to anyone and only stays in the receipt history.
+    """
+    recipient = digits_msisdn(payload.recipient) or (sent.recipient if sent else None)
+    if not recipient:
+        return
+    sender = (sent.sender if sent else None) or digits_msisdn(payload.sender)
+    with uow.session.no_autoflush:
+        opt_outs.record_vendor_refusal(uow, payload, envelope.id, recipient, sender)
 
 
 def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:

@@ -58,6 +58,53 @@ def reconciliation(ctx, start, end, group_by, fmt, output, now, limit) -> None:
     write({"json": to_json, "csv": to_csv, "html": to_html}[fmt](report), output)
 
 
+@COMMAND.command("opt-outs")
+@click.option("--from", "start", metavar="WHEN", help="Start of the range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the range, exclusive (default: now).")
+@click.option("--grace-days", type=click.IntRange(0, 365), metavar="N",
+              help="Business days allowed to honour an opt-out (default: opt_out_grace_business_days, 10; 0 = none).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True,
+              help="csv is the sent-after-opt-out list (one line per message).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.option("--now", metavar="WHEN", help="Messages after an opt-out are followed up to WHEN (default: now).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many messages and opt-outs to list in JSON and HTML; totals and CSV are always complete.")
+@click.pass_context
+def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
+    """Opt-out compliance over [--from, --to): messages sent after an opt-out, and the time to honour each opt-out.
+
+    \b
+    Examples:
+      smshooks report opt-outs --from 2026-04-01 --to 2026-05-01
+      smshooks report opt-outs --from 2026-04-01 --to 2026-05-01 --format csv -o sent-after-opt-out.csv
+      smshooks report opt-outs --grace-days 0 --format html -o compliance.html
+    """
+    from processors.reports import compliance, params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        measured_at = params.parse_time("now", now) if now else utc_now()
+        start_at, end_at = params.parse_range(start, end, measured_at)
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    grace = settings.opt_out_grace_business_days if grace_days is None else grace_days
+    request = compliance.ComplianceRequest(start=start_at, end=end_at, now=measured_at, grace_business_days=grace,
+                                           list_limit=100_000 if fmt == "csv" else limit)
+    with connect(settings) as connection:
+        report = compliance.build_compliance_report(connection, settings, request)
+    if fmt == "json":
+        import json
+
+        text = json.dumps(report, indent=2) + "\n"
+    elif fmt == "csv":
+        text = compliance.to_csv(report)
+    else:
+        text = compliance.to_html(report, base_url=settings.public_base_url)
+    write(text, output)
+
+
 def connect(settings):
     """A read connection to the processors' database, or a clear error when it is missing or unmigrated."""
     from contextlib import contextmanager
