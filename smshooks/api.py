@@ -23,6 +23,9 @@ from processors.reports import params
 from processors.reports.compliance import ComplianceRequest, build_compliance_report
 from processors.reports.compliance import to_csv as compliance_csv
 from processors.reports.compliance import to_html as compliance_html
+from processors.reports.failures import FailureRequest, build_failure_report
+from processors.reports.failures import to_csv as failures_csv
+from processors.reports.failures import to_html as failures_html
 from processors.reports.formats import to_csv, to_json
 from processors.reports.html import to_html
 from processors.reports.messages import message_status
@@ -191,6 +194,27 @@ def opt_out_report() -> Response:
     return response
 
 
+@bp.get("/v1/reports/failures")
+def failure_report() -> Response:
+    """Why messages sent in [from, to) failed: per vendor, the top reasons with code and meaning, JSON/CSV/HTML."""
+    args = request.args
+    start, end = params.parse_range(args.get("from"), args.get("to"), utc_now())
+    top = params.parse_limit(args.get("top"), default=10, maximum=1000, name="top")
+    fmt = _format(("json", "csv", "html"))
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_failure_report(connection, FailureRequest(start, end, max(top, 1)))
+    if fmt == "csv":
+        response = Response(failures_csv(report), mimetype=MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = f'attachment; filename="failures_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
+        response = Response(failures_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/v1/opt-outs/<msisdn>/history")
 def opt_out_history(msisdn: str) -> Response:
     """The consent history of one number for every sender (each change, its source and evidence), JSON or CSV."""
@@ -304,6 +328,18 @@ def _document(spec) -> None:
         ],
         "responses": {"200": {"description": "The report; CSV is the sent-after-opt-out list", "content": {
             "application/json": {"schema": "ComplianceReportView"}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/reports/failures", operations={"get": {
+        "summary": "Why messages failed: top failure reasons per vendor, with code and meaning", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            query("from", "Start of the sent-time range, inclusive; default to - 7 days"),
+            query("to", "End of the sent-time range, exclusive; default now"),
+            query("top", "Reasons listed per vendor (default 10)", format="int32"), fmt,
+        ],
+        "responses": {"200": {"description": "The reasons", "content": {
+            "application/json": {"schema": "FailureReportView"}, "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}}}}, **errors},
     }})
     spec.path(path="/v1/opt-outs/{msisdn}/history", operations={"get": {

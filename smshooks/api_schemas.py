@@ -128,6 +128,18 @@ class ComplianceReportView(Schema):
     sent_after_opt_out = fields.Dict(metadata={"description": "{total, limit, items}: messages sent after opt-out"})
 
 
+class FailureReportView(Schema):
+    """`GET /v1/reports/failures?format=json`."""
+
+    report = fields.String(metadata={"example": "failures"})
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    top = fields.Integer()
+    vendors = fields.List(fields.Dict(), metadata={
+        "description": "per vendor: failed_messages, other_messages and reasons [{rank, code, description, statuses, "
+                       "messages, share_of_failures}]; an undescribed code reads 'unknown code'"})
+
+
 class SuppressionRowView(Schema):
     """One subscriber of the suppression list."""
 
@@ -159,4 +171,4 @@ class ReportView(Schema):
 
 VIEWS = {"MessageView": MessageView, "OptOutView": OptOutView, "SuppressionRowView": SuppressionRowView,
          "ReportView": ReportView, "ConsentHistoryView": ConsentHistoryView,
-         "ComplianceReportView": ComplianceReportView}
+         "ComplianceReportView": ComplianceReportView, "FailureReportView": FailureReportView}

@@ -90,6 +90,8 @@ class Receipt(Base):
     status: Mapped[str] = mapped_column(String(16))
     vendor_status: Mapped[str] = mapped_column(String(SHORT))
     vendor_code: Mapped[str | None] = mapped_column(String(SHORT))
+    # the vendor's text for its code, or its vendor module's meaning of it (migration 0006): failure reasons
+    error_description: Mapped[str | None] = mapped_column(String(512))
     occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     batch_id: Mapped[str | None] = mapped_column(String(ID))

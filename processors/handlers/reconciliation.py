@@ -108,6 +108,7 @@ def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
         status=payload.status,
         vendor_status=payload.vendor_status,
         vendor_code=payload.vendor_code,
+        error_description=(payload.error_description or "")[:512] or None,
         occurred_at=payload.occurred_at,
         received_at=payload.received_at,
         batch_id=payload.batch_id,

@@ -37,6 +37,11 @@ ERROR_DESCRIPTIONS = {
     "30006": "landline or unreachable carrier",
     "30007": "message filtered by carrier",
     "30008": "unknown error",
+    "30009": "missing segment",
+    "30010": "message price exceeds max price",
+    "21211": "invalid 'To' phone number",
+    "21612": "'To' phone number is not currently reachable via SMS",
+    "21614": "'To' number is not a valid mobile number",
     "21610": "attempt to send to unsubscribed recipient",  # the recipient replied STOP to this sender
 }
 # Error codes that mean the recipient opted out of this sender (Twilio error dictionary: 21610 "Attempt to send to

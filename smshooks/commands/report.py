@@ -105,6 +105,41 @@ def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
     write(text, output)
 
 
+@COMMAND.command("failures")
+@click.option("--from", "start", metavar="WHEN",
+              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="Reasons listed per vendor.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.pass_context
+def failures(ctx, start, end, top, fmt, output) -> None:
+    """Why messages failed: per vendor, the top failure reasons by count, with the vendor's code and its meaning.
+
+    \b
+    Examples:
+      smshooks report failures --from 2026-03-01 --to 2026-04-01
+      smshooks report failures --from 2026-03-01 --to 2026-04-01 --top 5 --format csv -o failures.csv
+    """
+    import json
+
+    from processors.reports import failures as report_module
+    from processors.reports import params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        start_at, end_at = params.parse_range(start, end, utc_now())
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    with connect(settings) as connection:
+        report = report_module.build_failure_report(connection, report_module.FailureRequest(start_at, end_at, top))
+    render = {"json": lambda r: json.dumps(r, indent=2) + "\n", "csv": report_module.to_csv,
+              "html": report_module.to_html}[fmt]
+    write(render(report), output)
+
+
 def connect(settings):
     """A read connection to the processors' database, or a clear error when it is missing or unmigrated."""
     from contextlib import contextmanager
