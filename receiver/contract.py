@@ -378,6 +378,11 @@ class SentMessage(Payload):
     parts: int = 1
     country_iso2: str | None = None
     account: str | None = None
+    # what the sender expected to pay for the whole message (all parts), a decimal string, in `currency`
+    expected_price: str | None = None
+    currency: str | None = None
+    # the vendor's message id of every part, in order, when the vendor gives each part its own (Vonage)
+    part_ids: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def check(self) -> None:

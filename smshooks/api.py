@@ -23,6 +23,9 @@ from processors.reports import params
 from processors.reports.compliance import ComplianceRequest, build_compliance_report
 from processors.reports.compliance import to_csv as compliance_csv
 from processors.reports.compliance import to_html as compliance_html
+from processors.reports.costs import CostRequest, build_cost_report
+from processors.reports.costs import to_csv as costs_csv
+from processors.reports.costs import to_html as costs_html
 from processors.reports.failures import FailureRequest, build_failure_report
 from processors.reports.failures import to_csv as failures_csv
 from processors.reports.failures import to_html as failures_html
@@ -194,6 +197,29 @@ def opt_out_report() -> Response:
     return response
 
 
+@bp.get("/v1/reports/costs")
+def cost_report() -> Response:
+    """What was paid for over [from, to) of sent time, per group and currency, as JSON, CSV or HTML."""
+    args = request.args
+    now = params.parse_time("now", args["now"]) if args.get("now") else utc_now()
+    start, end = params.parse_range(args.get("from"), args.get("to"), now)
+    cost_request = CostRequest(start, end, now, params.parse_group_by(args.get("group_by")),
+                               params.parse_limit(args.get("limit")))
+    fmt = _format(("json", "csv", "html"))
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_cost_report(connection, _settings(), cost_request)
+    if fmt == "csv":
+        response = Response(costs_csv(report), mimetype=MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = f'attachment; filename="costs_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
+        response = Response(costs_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/v1/reports/failures")
 def failure_report() -> Response:
     """Why messages sent in [from, to) failed: per vendor, the top reasons with code and meaning, JSON/CSV/HTML."""
@@ -328,6 +354,20 @@ def _document(spec) -> None:
         ],
         "responses": {"200": {"description": "The report; CSV is the sent-after-opt-out list", "content": {
             "application/json": {"schema": "ComplianceReportView"}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/reports/costs", operations={"get": {
+        "summary": "What was paid for: reported and expected costs per group and currency", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            query("from", "Start of the sent-time range, inclusive; default to - 7 days"),
+            query("to", "End of the sent-time range, exclusive; default now"),
+            query("group_by", "Comma-separated subset of " + ", ".join(params.DIMENSIONS)), fmt,
+            query("now", "Instant 'missing' is measured from; default now"),
+            query("limit", "How many messages whose price differs to list (default 1000)", format="int32"),
+        ],
+        "responses": {"200": {"description": "The report", "content": {
+            "application/json": {"schema": "CostReportView"}, "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}}}}, **errors},
     }})
     spec.path(path="/v1/reports/failures", operations={"get": {

@@ -128,6 +128,20 @@ class ComplianceReportView(Schema):
     sent_after_opt_out = fields.Dict(metadata={"description": "{total, limit, items}: messages sent after opt-out"})
 
 
+class CostReportView(Schema):
+    """`GET /v1/reports/costs?format=json`: amounts are decimal strings, never summed across currencies."""
+
+    report = fields.String(metadata={"example": "costs"})
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    now = fields.String(metadata={"format": "date-time"})
+    group_by = fields.List(fields.String())
+    columns = fields.List(fields.String())
+    rows = fields.List(fields.Dict(), metadata={"description": "one object per (group, currency)"})
+    totals = fields.List(fields.Dict(), metadata={"description": "one object per currency"})
+    differing_messages = fields.Dict(metadata={"description": "{total, limit, items}: reported price != expected"})
+
+
 class FailureReportView(Schema):
     """`GET /v1/reports/failures?format=json`."""
 
@@ -171,4 +185,5 @@ class ReportView(Schema):
 
 VIEWS = {"MessageView": MessageView, "OptOutView": OptOutView, "SuppressionRowView": SuppressionRowView,
          "ReportView": ReportView, "ConsentHistoryView": ConsentHistoryView,
-         "ComplianceReportView": ComplianceReportView, "FailureReportView": FailureReportView}
+         "ComplianceReportView": ComplianceReportView, "FailureReportView": FailureReportView,
+         "CostReportView": CostReportView}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +99,10 @@ class VendorSettings:
     account_ids: tuple[str, ...] = ()
     accounts: dict[str, AccountSettings] = field(default_factory=dict)
     missing_receipt_hours: float | None = None
+    # the rate card: destination country (ISO 3166-1 alpha-2) -> (price per part, ISO 4217 currency)
+    rates: dict[str, tuple[Decimal, str]] = field(default_factory=dict)
+    # the currency of prices a vendor reports without naming one (Vonage bills in the account's currency)
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,7 +316,7 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         raise ConfigError(f"{where}: unknown vendor (known: {', '.join(sorted(known_vendors))})")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
-    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours"}
+    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours", "rates", "currency"}
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
@@ -337,7 +343,35 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         account_ids=tuple(str(a) for a in table.get("account_ids", [])),
         accounts=accounts,
         missing_receipt_hours=None if missing is None else _coerce(f"{where}.missing_receipt_hours", float, missing),
+        rates=_rates(f"{where}.rates", table.get("rates") or {}),
+        currency=None if table.get("currency") is None else _currency(f"{where}.currency", table["currency"]),
     )
+
+
+def _currency(where: str, value: Any) -> str:
+    """An ISO 4217 code, upper case."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise ConfigError(f"{where}: {str(value)[:20]!r} is not a currency code like EUR")
+    return value.strip().upper()
+
+
+def _rates(where: str, table: Any) -> dict[str, tuple[Decimal, str]]:
+    """A rate card: `{GB = "0.0400 GBP", US = "0.0079 USD"}`, the price of one part to that country."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of country = \"<price per part> <currency>\"")
+    rates = {}
+    for country, value in table.items():
+        price, _, currency = str(value).strip().partition(" ")
+        if not re.fullmatch(r"[A-Za-z]{2}", country):
+            raise ConfigError(f"{where}.{country}: not an ISO 3166-1 alpha-2 country code")
+        try:
+            amount = Decimal(price)
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if not amount.is_finite() or amount < 0:
+            raise ConfigError(f"{where}.{country}: {str(value)[:30]!r} is not like \"0.0400 GBP\"")
+        rates[country.upper()] = (amount, _currency(f"{where}.{country}", currency))
+    return rates
 
 
 KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from processors.db.types import BigId, UtcDateTime
@@ -56,6 +56,31 @@ class SentMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     source_event_id: Mapped[str] = mapped_column(String(SHORT))
+    # money (migration 0007), in billionths of the currency unit so sums are exact on every database: what the
+    # vendor reported (all parts), and what the sender said to expect; never added across currencies
+    price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
+    expected_price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    expected_currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class MessagePart(Base):
+    """One part of a multipart message that the vendor gave its own id (and its own receipts, and price)."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (
+        UniqueConstraint("vendor", "message_id", name="uq_message_parts_vendor_message_id"),
+        Index("ix_message_parts_sent_message_id", "sent_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sent_message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id"))
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    message_id: Mapped[str] = mapped_column(String(ID))  # normalized, like receipts'
+    part_index: Mapped[int] = mapped_column(Integer)  # 1-based, in the order the sender listed them
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class Receipt(Base):

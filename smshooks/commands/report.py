@@ -140,6 +140,51 @@ def failures(ctx, start, end, top, fmt, output) -> None:
     write(render(report), output)
 
 
+@COMMAND.command("costs")
+@click.option("--from", "start", metavar="WHEN",
+              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@click.option("--group-by", default="", metavar="DIMS",
+              help="Comma-separated subset of vendor, day, sender, campaign, country; each row is also per currency.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.option("--now", metavar="WHEN", help="Instant 'missing' is measured from (default: now).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many messages whose price differs to list.")
+@click.pass_context
+def costs(ctx, start, end, group_by, fmt, output, now, limit) -> None:
+    """What was paid for: billed messages and segments, reported cost per currency, cost per delivered message,
+    cost of messages not delivered, and reported against expected prices.
+
+    \b
+    Examples:
+      smshooks report costs --from 2026-06-01 --to 2026-07-01 --group-by vendor
+      smshooks report costs --from 2026-06-01 --to 2026-07-01 --group-by vendor,country --format csv -o costs.csv
+    """
+    import json
+
+    from processors.reports import costs as report_module
+    from processors.reports import params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        measured_at = params.parse_time("now", now) if now else utc_now()
+        start_at, end_at = params.parse_range(start, end, measured_at)
+        dimensions = params.parse_group_by(group_by)
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name.replace('_', '-')}") from None
+    request = report_module.CostRequest(start_at, end_at, measured_at, dimensions, limit)
+    with connect(settings) as connection:
+        report = report_module.build_cost_report(connection, settings, request)
+    if fmt == "html":
+        text = report_module.to_html(report, base_url=settings.public_base_url)
+    else:
+        text = json.dumps(report, indent=2) + "\n" if fmt == "json" else report_module.to_csv(report)
+    write(text, output)
+
+
 def connect(settings):
     """A read connection to the processors' database, or a clear error when it is missing or unmigrated."""
     from contextlib import contextmanager
