@@ -161,7 +161,12 @@ def reconciliation_report() -> Response:
     fmt = _format(("json", "csv", "html"))
     with read_engine(current_app._get_current_object()).connect() as connection:
         report = build_report(connection, _settings(), report_request)
-    body = {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+        if fmt == "html":  # the same range one period earlier, beside each headline figure
+            previous = build_report(connection, _settings(), report_request.earlier())
+    if fmt == "html":
+        body = to_html(report, previous, base_url=_settings().public_base_url)
+    else:
+        body = {"json": to_json, "csv": to_csv}[fmt](report)
     response = Response(body, mimetype=MEDIA_TYPES[fmt])
     if fmt == "csv":
         name = f"reconciliation_{start:%Y%m%d}_{end:%Y%m%d}.csv"

@@ -55,7 +55,13 @@ def reconciliation(ctx, start, end, group_by, fmt, output, now, limit) -> None:
     request = ReportRequest(start=start_at, end=end_at, now=measured_at, group_by=dimensions, list_limit=limit)
     with connect(settings) as connection:
         report = build_report(connection, settings, request)
-    write({"json": to_json, "csv": to_csv, "html": to_html}[fmt](report), output)
+        if fmt == "html":  # the page shows the same range one period earlier beside each headline figure
+            previous = build_report(connection, settings, request.earlier())
+    if fmt == "html":
+        write(to_html(report, previous, base_url=settings.public_base_url), output)
+    else:
+        write({"json": to_json, "csv": to_csv}[fmt](report), output)
+
 
 
 @COMMAND.command("opt-outs")
