@@ -31,6 +31,12 @@ class SentMessageView(Schema):
     first_receipt_received_at = _time()
     delivered_at = _time()
     conflict = fields.Boolean()
+    price = fields.String(allow_none=True, metadata={"description": "reported cost of every part, a decimal string"})
+    currency = fields.String(allow_none=True, metadata={"description": "ISO 4217 currency of price"})
+    expected_price = fields.String(allow_none=True, metadata={"description": "what the sender expected"})
+    expected_currency = fields.String(allow_none=True)
+    part_statuses = fields.List(fields.Dict(), metadata={
+        "description": "per registered part: part, message_id, status, price, currency (multipart messages)"})
 
 
 class ReceiptView(Schema):

@@ -56,6 +56,13 @@ def test_a_three_part_message_with_one_failed_part_is_failed_and_billed_per_part
     assert (message.status, message.parts, message.price_nanos, message.price_currency) == (
         "failed", 3, 120_000_000, "EUR")
     assert [tuple(part) for part in parts] == [(1, "delivered"), (2, "failed"), (3, "delivered")]
+    from processors.reports.messages import message_status
+
+    with connect(settings) as connection:
+        lookup = message_status(connection, "vonage", data.V1_PARTS[0])["sent_message"]
+    assert (lookup["price"], lookup["currency"], lookup["expected_price"]) == ("0.12", "EUR", None)
+    assert [(p["part"], p["status"], p["price"]) for p in lookup["part_statuses"]] == [
+        (1, "delivered", "0.04"), (2, "failed", "0.04"), (3, "delivered", "0.04")]
 
 
 @pytest.mark.parametrize(("parts", "status"), [
