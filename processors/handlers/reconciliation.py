@@ -71,8 +71,8 @@ def record_refusal(uow: UnitOfWork, envelope: Envelope, payload: DeliveryReceipt
     if not recipient:
         return
     sender = (sent.sender if sent else None) or digits_msisdn(payload.sender)
-    with uow.session.no_autoflush:
-        opt_outs.record_vendor_refusal(uow, payload, envelope.id, recipient, sender)
+    # with autoflush: a second refusal for the same number in this batch must see the consent row the first added
+    opt_outs.record_vendor_refusal(uow, payload, envelope.id, recipient, sender)
 
 
 def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:

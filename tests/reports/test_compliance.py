@@ -176,3 +176,25 @@ def test_cli_report_and_history(sqlite_url, tmp_path, monkeypatch):
     assert "violated beyond grace" in page.read_text()
     result = runner.invoke(main, ["opt-outs", "history", data.N1, "--format", "csv"], catch_exceptions=False)
     assert [r["keyword"] for r in csv.DictReader(io.StringIO(result.stdout))] == ["stop", "stop"]
+
+
+def test_two_refusals_for_one_number_in_one_batch(sqlite_url, connect):
+    """One unit of work, as a consumer batch: the second refusal is history only, not a second consent row."""
+    from processors.db.engine import make_engine, make_session_factory
+    from processors.db.uow import UnitOfWork
+    from processors.handlers.reconciliation import handle_receipt
+    from processors.reports.opt_outs import consent_history
+    from receiver.contract import Envelope
+
+    settings = apply(data.compliance_settings(sqlite_url), [])
+    engine = make_engine(sqlite_url)
+    try:
+        with UnitOfWork(make_session_factory(engine), settings) as uow:
+            for n in (1, 2):
+                handle_receipt(Envelope.wrap(data.refusal(f"SMx{n}", data.N3, data.S1, data.REFUSED_AT)), uow)
+            uow.commit()
+    finally:
+        engine.dispose()
+    with connect(settings) as connection:
+        history = consent_history(connection, data.N3)
+    assert [(entry["source"], entry["changed"]) for entry in history] == [("vendor", True), ("vendor", False)]
