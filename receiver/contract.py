@@ -293,6 +293,9 @@ class DeliveryReceipt(Payload):
     signature_valid: bool | None = None
     # described fields that did not parse ({"field", "reason"}): their text stays in raw, their value is null
     parse_warnings: tuple[dict[str, str], ...] = ()
+    # True when the vendor refused the message because the recipient opted out of (or blocked) the sender:
+    # evidence of an opt-out, recorded by the processors beside keyword opt-outs
+    recipient_opted_out: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property
@@ -435,6 +438,11 @@ class SentMessage(Payload):
     parts: int = 1
     country_iso2: str | None = None
     account: str | None = None
+    # what the sender expected to pay for the whole message (all parts), a decimal string, in `currency`
+    expected_price: str | None = None
+    currency: str | None = None
+    # the vendor's message id of every part, in order, when the vendor gives each part its own (Vonage)
+    part_ids: tuple[str, ...] = ()
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     def check(self) -> None:

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, Response, current_app, g, request
-from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate
+from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from receiver.auth import equal
 from receiver.contract import Envelope, SentMessage, digits_msisdn, normalize_message_id, sinch_message_id, utc_now
@@ -37,6 +37,8 @@ MAX_ITEMS = 500
 MAX_MESSAGES = 10_000
 # vendors whose receipts we can reconcile, plus FullSMS (send responses only): a send of any other can never match
 SENT_VENDORS = sorted(KNOWN_VENDORS | {"fullsms"})
+PRICE = r"^[0-9]{1,9}(\.[0-9]{1,9})?$"
+CURRENCY = r"^[A-Z]{3}$"
 
 
 class SentMessageSchema(Schema):
@@ -55,6 +57,18 @@ class SentMessageSchema(Schema):
     client_ref = fields.String(validate=validate.Length(max=256))
     parts = StrictInteger(validate=validate.Range(1, 255))
     account = fields.String(validate=validate.Length(max=128))
+    expected_price = fields.String(validate=validate.Regexp(PRICE, error="not a decimal amount like 0.0450"),
+                                   metadata={"description": "what the whole message (all parts) should cost"})
+    currency = fields.String(validate=validate.Regexp(CURRENCY, error="not an ISO 4217 code like EUR"),
+                             metadata={"description": "currency of expected_price (required with it)"})
+    part_ids = fields.List(fields.String(validate=validate.Length(1, 128)), validate=validate.Length(1, 255),
+                           metadata={"description": "the vendor's id of every part, in order, when each has one"})
+
+    @validates_schema
+    def _currency_with_price(self, data: dict[str, Any], **kwargs: Any) -> None:
+        """An amount without its currency could only be guessed at."""
+        if data.get("expected_price") is not None and not data.get("currency"):
+            raise ValidationError("required with expected_price", "currency")
 
 
 class SendResponseSchema(Schema):
@@ -167,6 +181,8 @@ def canonical(item: Any, received_at: datetime) -> list[SentMessage]:
     """One sent message in our own shape."""
     message = shared_schema(SentMessageSchema).load(item)
     vendor = message.pop("vendor")
+    if "part_ids" in message:  # as the vendor's receipts for each part will carry them
+        message["part_ids"] = tuple(_normalized_id(vendor, part) for part in message["part_ids"])
     return [_sent(vendor, _normalized_id(vendor, message.pop("message_id")), message.pop("recipient"),
                   received_at, item, **message)]
 

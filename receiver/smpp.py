@@ -91,3 +91,35 @@ def decode(message: bytes, coding: int) -> str | None:
         return message.decode("utf-8")
     except UnicodeDecodeError:
         return message.decode("latin-1")
+
+
+# submit_sm_resp command_status names and their meaning, from the SMPP 3.4 specification (section 5.1.3, table
+# 5-2), as Jasmin passes a refused submit in a level-1 receipt's message_status. The DLR `err:` field is not here:
+# SMPP 3.4 appendix B calls it network- or SMSC-specific, so its meaning is the SMSC's and stays unknown.
+COMMAND_STATUS_DESCRIPTIONS = {
+    "ESME_RINVMSGLEN": "message length is invalid",
+    "ESME_RSYSERR": "system error",
+    "ESME_RINVSRCADR": "invalid source address",
+    "ESME_RINVDSTADR": "invalid destination address",
+    "ESME_RMSGQFUL": "message queue full",
+    "ESME_RINVSERTYP": "invalid service type",
+    "ESME_RINVESMCLASS": "invalid esm_class field data",
+    "ESME_RSUBMITFAIL": "submit_sm failed",
+    "ESME_RINVSRCTON": "invalid source address TON",
+    "ESME_RINVSRCNPI": "invalid source address NPI",
+    "ESME_RINVDSTTON": "invalid destination address TON",
+    "ESME_RINVDSTNPI": "invalid destination address NPI",
+    "ESME_RTHROTTLED": "throttling error: the ESME exceeded its message limits",
+    "ESME_RINVSCHED": "invalid scheduled delivery time",
+    "ESME_RINVEXPIRY": "invalid validity period (expiry time)",
+    "ESME_RX_T_APPN": "ESME receiver temporary application error",
+    "ESME_RX_P_APPN": "ESME receiver permanent application error",
+    "ESME_RX_R_APPN": "ESME receiver reject message error",
+    "ESME_RDELIVERYFAILURE": "delivery failure",
+    "ESME_RUNKNOWNERR": "unknown error",
+}
+
+
+def command_status_description(name: str | None) -> str | None:
+    """The SMPP 3.4 meaning of a command_status name (ESME_R...); None for names the specification does not list."""
+    return COMMAND_STATUS_DESCRIPTIONS.get((name or "").strip().upper())

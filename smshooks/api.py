@@ -12,6 +12,7 @@ from __future__ import annotations
 import hmac
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 from flask import Blueprint, Flask, Response, current_app, jsonify, request, stream_with_context
 from sqlalchemy import Engine, create_engine, text
@@ -19,10 +20,26 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from processors.db.engine import make_engine
 from processors.reports import params
+from processors.reports.compliance import ComplianceRequest, build_compliance_report
+from processors.reports.compliance import to_csv as compliance_csv
+from processors.reports.compliance import to_html as compliance_html
+from processors.reports.costs import CostRequest, build_cost_report
+from processors.reports.costs import to_csv as costs_csv
+from processors.reports.costs import to_html as costs_html
+from processors.reports.failures import FailureRequest, build_failure_report
+from processors.reports.failures import to_csv as failures_csv
+from processors.reports.failures import to_html as failures_html
 from processors.reports.formats import to_csv, to_json
 from processors.reports.html import to_html
 from processors.reports.messages import message_status
-from processors.reports.opt_outs import opt_out_status, suppression_csv, suppression_json, suppression_rows
+from processors.reports.opt_outs import (
+    consent_history,
+    consent_history_csv,
+    opt_out_status,
+    suppression_csv,
+    suppression_json,
+    suppression_rows,
+)
 from processors.reports.reconciliation import ReportRequest, build_report
 from receiver.contract import digits_msisdn, utc_now
 from receiver.errors import ConstraintViolation, InvalidParameterFormat, NotFound, ServiceUnavailable, Unauthorized
@@ -144,12 +161,106 @@ def reconciliation_report() -> Response:
     fmt = _format(("json", "csv", "html"))
     with read_engine(current_app._get_current_object()).connect() as connection:
         report = build_report(connection, _settings(), report_request)
-    body = {"json": to_json, "csv": to_csv, "html": to_html}[fmt](report)
+        if fmt == "html":  # the same range one period earlier, beside each headline figure
+            previous = build_report(connection, _settings(), report_request.earlier())
+    if fmt == "html":
+        body = to_html(report, previous, base_url=_settings().public_base_url)
+    else:
+        body = {"json": to_json, "csv": to_csv}[fmt](report)
     response = Response(body, mimetype=MEDIA_TYPES[fmt])
     if fmt == "csv":
         name = f"reconciliation_{start:%Y%m%d}_{end:%Y%m%d}.csv"
         response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
     response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/v1/reports/opt-outs")
+def opt_out_report() -> Response:
+    """Opt-out compliance over [from, to): messages sent after an opt-out and the time to honour each, JSON/CSV/HTML."""
+    args = request.args
+    settings = _settings()
+    now = params.parse_time("now", args["now"]) if args.get("now") else utc_now()
+    start, end = params.parse_range(args.get("from"), args.get("to"), now)
+    grace = params.parse_limit(args.get("grace_days"), default=settings.opt_out_grace_business_days, maximum=365,
+                               name="grace_days")
+    fmt = _format(("json", "csv", "html"))
+    limit = 100_000 if fmt == "csv" else params.parse_limit(args.get("limit"))  # the CSV is the whole list
+    compliance_request = ComplianceRequest(start=start, end=end, now=now, grace_business_days=grace, list_limit=limit)
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_compliance_report(connection, settings, compliance_request)
+    if fmt == "csv":
+        response = Response(compliance_csv(report), mimetype=MEDIA_TYPES["csv"])
+        name = f"sent_after_opt_out_{start:%Y%m%d}_{end:%Y%m%d}.csv"
+        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
+        response = Response(compliance_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/v1/reports/costs")
+def cost_report() -> Response:
+    """What was paid for over [from, to) of sent time, per group and currency, as JSON, CSV or HTML."""
+    args = request.args
+    now = params.parse_time("now", args["now"]) if args.get("now") else utc_now()
+    start, end = params.parse_range(args.get("from"), args.get("to"), now)
+    cost_request = CostRequest(start, end, now, params.parse_group_by(args.get("group_by")),
+                               params.parse_limit(args.get("limit")))
+    fmt = _format(("json", "csv", "html"))
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_cost_report(connection, _settings(), cost_request)
+    if fmt == "csv":
+        response = Response(costs_csv(report), mimetype=MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = f'attachment; filename="costs_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
+        response = Response(costs_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/v1/reports/failures")
+def failure_report() -> Response:
+    """Why messages sent in [from, to) failed: per vendor, the top reasons with code and meaning, JSON/CSV/HTML."""
+    args = request.args
+    start, end = params.parse_range(args.get("from"), args.get("to"), utc_now())
+    top = params.parse_limit(args.get("top"), default=10, maximum=1000, name="top")
+    fmt = _format(("json", "csv", "html"))
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        report = build_failure_report(connection, FailureRequest(start, end, max(top, 1)))
+    if fmt == "csv":
+        response = Response(failures_csv(report), mimetype=MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = f'attachment; filename="failures_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
+        response = Response(failures_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.get("/v1/opt-outs/<msisdn>/history")
+def opt_out_history(msisdn: str) -> Response:
+    """The consent history of one number for every sender (each change, its source and evidence), JSON or CSV."""
+    number = digits_msisdn(msisdn)
+    if not number or not number.isdigit() or not 6 <= len(number) <= 15:
+        raise params.ParameterError("msisdn", f"{msisdn[:40]!r} is not a phone number (E.164, 6-15 digits)")
+    fmt = _format(("json", "csv"))
+    if fmt == "html":
+        raise params.ParameterError("format", "the consent history is JSON or CSV", "constraint")
+    with read_engine(current_app._get_current_object()).connect() as connection:
+        rows = consent_history(connection, number)
+    if fmt == "json":
+        return jsonify({"msisdn": number, "history": rows})
+    response = Response(consent_history_csv(rows), mimetype=MEDIA_TYPES["csv"])
+    response.headers["Content-Disposition"] = f'attachment; filename="consent_history_{number}.csv"'
     return response
 
 
@@ -233,6 +344,59 @@ def _document(spec) -> None:
         "responses": {"200": {"description": "The report", "content": {
             "application/json": {"schema": "ReportView"}, "text/csv": {"schema": {"type": "string"}},
             "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/reports/opt-outs", operations={"get": {
+        "summary": "Opt-out compliance: messages sent after an opt-out, time to honour each opt-out",
+        "tags": ["read API"], "security": security,
+        "parameters": [
+            query("from", "Start of the range (sent time of messages, receive time of opt-outs), inclusive"),
+            query("to", "End of the range, exclusive; default now"),
+            query("grace_days", "Business days allowed to honour an opt-out (default opt_out_grace_business_days)",
+                  format="int32"),
+            fmt,
+            query("now", "Messages after an opt-out are followed up to this instant; default now"),
+            query("limit", "How many entries to list in JSON and HTML (default 1000); CSV lists all", format="int32"),
+        ],
+        "responses": {"200": {"description": "The report; CSV is the sent-after-opt-out list", "content": {
+            "application/json": {"schema": "ComplianceReportView"}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/reports/costs", operations={"get": {
+        "summary": "What was paid for: reported and expected costs per group and currency", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            query("from", "Start of the sent-time range, inclusive; default to - 7 days"),
+            query("to", "End of the sent-time range, exclusive; default now"),
+            query("group_by", "Comma-separated subset of " + ", ".join(params.DIMENSIONS)), fmt,
+            query("now", "Instant 'missing' is measured from; default now"),
+            query("limit", "How many messages whose price differs to list (default 1000)", format="int32"),
+        ],
+        "responses": {"200": {"description": "The report", "content": {
+            "application/json": {"schema": "CostReportView"}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/reports/failures", operations={"get": {
+        "summary": "Why messages failed: top failure reasons per vendor, with code and meaning", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            query("from", "Start of the sent-time range, inclusive; default to - 7 days"),
+            query("to", "End of the sent-time range, exclusive; default now"),
+            query("top", "Reasons listed per vendor (default 10)", format="int32"), fmt,
+        ],
+        "responses": {"200": {"description": "The reasons", "content": {
+            "application/json": {"schema": "FailureReportView"}, "text/csv": {"schema": {"type": "string"}},
+            "text/html": {"schema": {"type": "string"}}}}, **errors},
+    }})
+    spec.path(path="/v1/opt-outs/{msisdn}/history", operations={"get": {
+        "summary": "Consent history of one number: every change, its source and evidence", "tags": ["read API"],
+        "security": security,
+        "parameters": [
+            {"name": "msisdn", "in": "path", "required": True, "schema": {"type": "string"}},
+            query("format", "json (default) or csv", enum=["json", "csv"]),
+        ],
+        "responses": {"200": {"description": "The history, oldest first", "content": {
+            "application/json": {"schema": "ConsentHistoryView"}, "text/csv": {"schema": {"type": "string"}}}},
+            **errors},
     }})
     spec.path(path="/v1/messages/{vendor}/{message_id}", operations={"get": {
         "summary": "Status, receipt history, conflicts and clicks of one message", "tags": ["read API"],

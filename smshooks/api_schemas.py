@@ -31,6 +31,12 @@ class SentMessageView(Schema):
     first_receipt_received_at = _time()
     delivered_at = _time()
     conflict = fields.Boolean()
+    price = fields.String(allow_none=True, metadata={"description": "reported cost of every part, a decimal string"})
+    currency = fields.String(allow_none=True, metadata={"description": "ISO 4217 currency of price"})
+    expected_price = fields.String(allow_none=True, metadata={"description": "what the sender expected"})
+    expected_currency = fields.String(allow_none=True)
+    part_statuses = fields.List(fields.Dict(), metadata={
+        "description": "per registered part: part, message_id, status, price, currency (multipart messages)"})
 
 
 class ReceiptView(Schema):
@@ -72,12 +78,14 @@ class MessageView(Schema):
 
 
 class OptOutHistoryView(Schema):
-    """One keyword the subscriber sent."""
+    """One consent signal: a keyword the subscriber sent, or a vendor's refusal because they opted out."""
 
     action = fields.String(metadata={"description": "opt_out, opt_in or help"})
-    keyword = fields.String(allow_none=True)
+    keyword = fields.String(allow_none=True, metadata={"description": "the keyword, or <vendor>:<code> of a refusal"})
     text = fields.String(allow_none=True)
     changed = fields.Boolean(metadata={"description": "whether it changed the consent"})
+    source = fields.String(metadata={"description": "keyword (the subscriber wrote it) or vendor (a vendor refusal)"})
+    evidence = fields.String(allow_none=True, metadata={"description": "a refusal's vendor, message, code, meaning"})
     vendor = fields.String(allow_none=True)
     received_at = _time()
     source_event_id = fields.String(allow_none=True)
@@ -94,6 +102,62 @@ class OptOutView(Schema):
     changed_at = _time()
     source_event_id = fields.String(allow_none=True)
     history = fields.List(fields.Nested(OptOutHistoryView))
+
+
+class ConsentEntryView(OptOutHistoryView):
+    """One entry of a number's consent history, for any sender."""
+
+    occurred_at = _time()
+    msisdn = fields.String()
+    scope = fields.String(metadata={"description": "sender or account"})
+    sender = fields.String(allow_none=True, metadata={"description": "our number; null for account-wide"})
+
+
+class ConsentHistoryView(Schema):
+    """`GET /v1/opt-outs/{msisdn}/history`."""
+
+    msisdn = fields.String()
+    history = fields.List(fields.Nested(ConsentEntryView))
+
+
+class ComplianceReportView(Schema):
+    """`GET /v1/reports/opt-outs?format=json`."""
+
+    report = fields.String(metadata={"example": "opt-outs"})
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    now = fields.String(metadata={"format": "date-time"})
+    scope = fields.String()
+    grace_business_days = fields.Integer()
+    totals = fields.Dict(metadata={"description": "opt-outs, honoured, violated within/beyond grace, messages after"})
+    opt_outs = fields.Dict(metadata={"description": "{total, limit, items}: each opt-out and its time to honour"})
+    sent_after_opt_out = fields.Dict(metadata={"description": "{total, limit, items}: messages sent after opt-out"})
+
+
+class CostReportView(Schema):
+    """`GET /v1/reports/costs?format=json`: amounts are decimal strings, never summed across currencies."""
+
+    report = fields.String(metadata={"example": "costs"})
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    now = fields.String(metadata={"format": "date-time"})
+    group_by = fields.List(fields.String())
+    columns = fields.List(fields.String())
+    rows = fields.List(fields.Dict(), metadata={"description": "one object per (group, currency)"})
+    totals = fields.List(fields.Dict(), metadata={"description": "one object per currency"})
+    differing_messages = fields.Dict(metadata={"description": "{total, limit, items}: reported price != expected"})
+
+
+class FailureReportView(Schema):
+    """`GET /v1/reports/failures?format=json`."""
+
+    report = fields.String(metadata={"example": "failures"})
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+    top = fields.Integer()
+    vendors = fields.List(fields.Dict(), metadata={
+        "description": "per vendor: failed_messages, other_messages and reasons [{rank, code, description, statuses, "
+                       "messages, share_of_failures}]; an undescribed code reads 'unknown code'"})
 
 
 class SuppressionRowView(Schema):
@@ -126,4 +190,6 @@ class ReportView(Schema):
 
 
 VIEWS = {"MessageView": MessageView, "OptOutView": OptOutView, "SuppressionRowView": SuppressionRowView,
-         "ReportView": ReportView}
+         "ReportView": ReportView, "ConsentHistoryView": ConsentHistoryView,
+         "ComplianceReportView": ComplianceReportView, "FailureReportView": FailureReportView,
+         "CostReportView": CostReportView}

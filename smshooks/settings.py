@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -113,6 +115,10 @@ class VendorSettings:
     missing_receipt_hours: float | None = None
     # what a callback gets while Kafka cannot ack: "spool" (kept durably, 200) or "retry" (503, the vendor retries)
     when_kafka_is_down: str = "spool"
+    # the rate card: destination country (ISO 3166-1 alpha-2) -> (price per part, ISO 4217 currency)
+    rates: dict[str, tuple[Decimal, str]] = field(default_factory=dict)
+    # the currency of prices a vendor reports without naming one (Vonage bills in the account's currency)
+    currency: str | None = None
 
 
 @dataclass(frozen=True)
@@ -152,6 +158,8 @@ class Settings:
     opt_out_scope: str = "sender"
     opt_out_locales: str = "en,fr,es,de"
     opt_out_match_in_sentence: bool = False
+    # business days a sender may take to honour an opt-out (the FCC's 2025 outer limit is 10; 0 = zero tolerance)
+    opt_out_grace_business_days: int = 10
     log_level: str = "INFO"
     metrics_port: int = 9102
     metrics_bind: str = "127.0.0.1"
@@ -366,7 +374,8 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         raise ConfigError(f"{where}: unknown vendor (known: {', '.join(sorted(known_vendors))})")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
-    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours", "when_kafka_is_down"}
+    allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours", "when_kafka_is_down", "rates",
+               "currency"}
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
@@ -394,6 +403,8 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         accounts=accounts,
         missing_receipt_hours=None if missing is None else _coerce(f"{where}.missing_receipt_hours", float, missing),
         when_kafka_is_down=_when_kafka_is_down(where, table.get("when_kafka_is_down", "spool")),
+        rates=_rates(f"{where}.rates", table.get("rates") or {}),
+        currency=None if table.get("currency") is None else _currency(f"{where}.currency", table["currency"]),
     )
 
 
@@ -402,6 +413,32 @@ def _when_kafka_is_down(where: str, value: Any) -> str:
     if value not in ("spool", "retry"):
         raise ConfigError(f"{where}.when_kafka_is_down: expected \"spool\" or \"retry\", got {value!r}")
     return value
+
+
+def _currency(where: str, value: Any) -> str:
+    """An ISO 4217 code, upper case."""
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z]{3}", value.strip()):
+        raise ConfigError(f"{where}: {str(value)[:20]!r} is not a currency code like EUR")
+    return value.strip().upper()
+
+
+def _rates(where: str, table: Any) -> dict[str, tuple[Decimal, str]]:
+    """A rate card: `{GB = "0.0400 GBP", US = "0.0079 USD"}`, the price of one part to that country."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{where}: expected a table of country = \"<price per part> <currency>\"")
+    rates = {}
+    for country, value in table.items():
+        price, _, currency = str(value).strip().partition(" ")
+        if not re.fullmatch(r"[A-Za-z]{2}", country):
+            raise ConfigError(f"{where}.{country}: not an ISO 3166-1 alpha-2 country code")
+        try:
+            amount = Decimal(price)
+        except InvalidOperation:
+            amount = Decimal(-1)
+        if not amount.is_finite() or amount < 0:
+            raise ConfigError(f"{where}.{country}: {str(value)[:30]!r} is not like \"0.0400 GBP\"")
+        rates[country.upper()] = (amount, _currency(f"{where}.{country}", currency))
+    return rates
 
 
 KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx", "plivo",
@@ -466,6 +503,8 @@ def _validate(settings: Settings) -> None:
     if settings.spool_enabled and settings.spool_after_seconds > settings.publish_timeout_seconds:
         raise ConfigError("SMSHOOKS_SPOOL_AFTER_SECONDS: must not exceed SMSHOOKS_PUBLISH_TIMEOUT_SECONDS "
                           "(the publish timeout is the outer bound)")
+    if settings.opt_out_grace_business_days < 0:
+        raise ConfigError("SMSHOOKS_OPT_OUT_GRACE_BUSINESS_DAYS: must be 0 or more")
     if settings.trusted_proxy_hops < 0:
         raise ConfigError("SMSHOOKS_TRUSTED_PROXY_HOPS: must be 0 or more")
     if settings.kafka_producer not in {"auto", "confluent", "kafka-python"}:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from processors.db.types import BigId, UtcDateTime
@@ -28,6 +28,8 @@ class SentMessage(Base):
         Index("ix_sent_messages_vendor_client_ref", "vendor", "client_ref"),
         Index("ix_sent_messages_vendor_batch_recipient", "vendor", "batch_id", "recipient"),
         Index("ix_sent_messages_sent_at", "sent_at"),
+        # the compliance report's "sent after opt-out": messages to one number after a time (migration 0005)
+        Index("ix_sent_messages_recipient_sent_at", "recipient", "sent_at"),
         # No index on status (migration 0002): receipts update it, and an unindexed column keeps those
         # updates HOT on PostgreSQL (fillfactor 85 leaves the room), so per-receipt cost stays flat.
         {"postgresql_with": {"fillfactor": 85}},
@@ -54,6 +56,31 @@ class SentMessage(Base):
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     conflict: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     source_event_id: Mapped[str] = mapped_column(String(SHORT))
+    # money (migration 0007), in billionths of the currency unit so sums are exact on every database: what the
+    # vendor reported (all parts), and what the sender said to expect; never added across currencies
+    price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
+    expected_price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    expected_currency: Mapped[str | None] = mapped_column(String(3))
+
+
+class MessagePart(Base):
+    """One part of a multipart message that the vendor gave its own id (and its own receipts, and price)."""
+
+    __tablename__ = "message_parts"
+    __table_args__ = (
+        UniqueConstraint("vendor", "message_id", name="uq_message_parts_vendor_message_id"),
+        Index("ix_message_parts_sent_message_id", "sent_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    sent_message_id: Mapped[int] = mapped_column(ForeignKey("sent_messages.id"))
+    vendor: Mapped[str] = mapped_column(String(SHORT))
+    message_id: Mapped[str] = mapped_column(String(ID))  # normalized, like receipts'
+    part_index: Mapped[int] = mapped_column(Integer)  # 1-based, in the order the sender listed them
+    status: Mapped[str] = mapped_column(String(16), default="submitted", server_default="submitted")
+    price_nanos: Mapped[int | None] = mapped_column(BigInteger)
+    price_currency: Mapped[str | None] = mapped_column(String(3))
 
 
 class Receipt(Base):
@@ -88,6 +115,8 @@ class Receipt(Base):
     status: Mapped[str] = mapped_column(String(16))
     vendor_status: Mapped[str] = mapped_column(String(SHORT))
     vendor_code: Mapped[str | None] = mapped_column(String(SHORT))
+    # the vendor's text for its code, or its vendor module's meaning of it (migration 0006): failure reasons
+    error_description: Mapped[str | None] = mapped_column(String(512))
     occurred_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime)
     batch_id: Mapped[str | None] = mapped_column(String(ID))
@@ -160,7 +189,7 @@ class OptOutState(Base):
 
 
 class OptOutHistory(Base):
-    """Every STOP, START and HELP we classified, with the inbound message that carried it."""
+    """Every STOP, START and HELP we classified, and every vendor refusal for an opt-out, with its source event."""
 
     __tablename__ = "opt_out_history"
     __table_args__ = (
@@ -174,6 +203,10 @@ class OptOutHistory(Base):
     scope_key: Mapped[str] = mapped_column(String(SHORT))
     sender: Mapped[str | None] = mapped_column(String(SHORT))
     action: Mapped[str] = mapped_column(String(16))  # opt_out | opt_in | help
+    # keyword (the subscriber wrote STOP/START/HELP) | vendor (a vendor refused a message: recipient opted out)
+    source: Mapped[str] = mapped_column(String(16), default="keyword", server_default="keyword")
+    # what proves it: the vendor, its error code and description for a vendor refusal (keywords carry `text`)
+    evidence: Mapped[str | None] = mapped_column(String(TEXT))
     keyword: Mapped[str] = mapped_column(String(SHORT))
     text: Mapped[str | None] = mapped_column(String(TEXT))
     changed: Mapped[bool] = mapped_column(Boolean)  # False when already in that state (repeat STOP)

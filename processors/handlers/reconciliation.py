@@ -8,9 +8,10 @@ from sqlalchemy import ColumnElement, Select, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
 from processors.db.chunks import in_chunks
-from processors.db.models import Click, Receipt, SentMessage
+from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers import statuses
+from processors.handlers import opt_outs, statuses
+from processors.handlers.money import currency_code, to_nanos
 from receiver.contract import (
     FINAL_STATUSES,
     DeliveryReceipt,
@@ -51,11 +52,27 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     # unit's cache) with its pending changes; they need not reach the database before this lookup.
     with uow.session.no_autoflush:
         sent = find_sent_message(uow.session, receipt, uow.sent_messages)
+    if payload.recipient_opted_out:
+        record_refusal(uow, envelope, payload, sent)
     if sent is None:
         receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
         receipt.outcome = statuses.PARKED
         return
     apply_receipt(uow, sent, receipt)
+
+
+def record_refusal(uow: UnitOfWork, envelope: Envelope, payload: DeliveryReceipt, sent: SentMessage | None) -> None:
+    """The vendor refused the message because its recipient opted out: an opt-out with the receipt as evidence.
+
+    Recipient and sender come from the receipt, else from the matched sent message; a refusal naming no
+    recipient cannot be attributed to anyone and only stays in the receipt history.
+    """
+    recipient = digits_msisdn(payload.recipient) or (sent.recipient if sent else None)
+    if not recipient:
+        return
+    sender = (sent.sender if sent else None) or digits_msisdn(payload.sender)
+    # with autoflush: a second refusal for the same number in this batch must see the consent row the first added
+    opt_outs.record_vendor_refusal(uow, payload, envelope.id, recipient, sender)
 
 
 def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
@@ -92,6 +109,7 @@ def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
         status=payload.status,
         vendor_status=payload.vendor_status,
         vendor_code=payload.vendor_code,
+        error_description=(payload.error_description or "")[:512] or None,
         occurred_at=payload.occurred_at,
         received_at=payload.received_at,
         batch_id=payload.batch_id,
@@ -150,6 +168,12 @@ def find_sent_message(
                 .limit(1)
             )
         ).first()
+    if sent is None:
+        # a later part of a multipart message: its own id was registered with its logical message
+        owner = select(MessagePart.sent_message_id).where(
+            MessagePart.vendor == receipt.vendor, MessagePart.message_id == receipt.message_id
+        )
+        sent = session.scalars(locked(select(SentMessage).where(SentMessage.id.in_(owner)))).first()
     return sent
 
 
@@ -160,16 +184,29 @@ def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
     receipt.previous_status = sent.status
     if sent.first_receipt_received_at is None or receipt.received_at < sent.first_receipt_received_at:
         sent.first_receipt_received_at = receipt.received_at
-    outcome = statuses.decide(sent.status, receipt.status)
+    parts = message_parts(uow.session, sent) if sent.parts > 1 else []
+    part = next((p for p in parts if p.message_id == receipt.message_id), None)
+    record_price(uow, sent, receipt, part, parts)
+    incoming = receipt.status
+    part_moved = False
+    if part is not None:
+        # a receipt of one part moves that part; the message takes the status its parts add up to
+        part_moved = statuses.decide(part.status, receipt.status) == statuses.APPLIED
+        if part_moved:
+            part.status = receipt.status
+        incoming = statuses.from_parts([p.status for p in parts])
+    outcome = statuses.decide(sent.status, incoming)
+    if part_moved and outcome in (statuses.DUPLICATE, statuses.IGNORED_OLDER):
+        outcome = statuses.PART_APPLIED
     receipt.outcome = outcome
     if outcome == statuses.APPLIED:
         previous = sent.status
-        sent.status = receipt.status
+        sent.status = incoming
         # Our receive time, not the vendor's: vendor clocks lack zones or precision (Twilio's done date).
         sent.status_changed_at = receipt.received_at
-        if statuses.is_final(receipt.status):
+        if statuses.is_final(incoming):
             sent.final_at = receipt.received_at
-            if receipt.status == "delivered":
+            if incoming == "delivered":
                 sent.delivered_at = receipt.received_at
         uow.add_outbox(Envelope.wrap(message_status(sent, receipt, previous, conflict=False)))
     elif outcome == statuses.CONFLICT:
@@ -177,6 +214,40 @@ def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
         # receipt's vendor status and code, so downstream can see what disagreed.
         sent.conflict = True
         uow.add_outbox(Envelope.wrap(message_status(sent, receipt, sent.status, conflict=True)))
+
+
+def message_parts(session: Session, sent: SentMessage) -> list[MessagePart]:
+    """The registered parts of a multipart message, in part order (none when the vendor gave parts no ids)."""
+    statement = select(MessagePart).where(MessagePart.sent_message_id == sent.id).order_by(MessagePart.part_index)
+    return list(session.scalars(statement))
+
+
+def record_price(uow: UnitOfWork, sent: SentMessage, receipt: Receipt, part: MessagePart | None,
+                 parts: list[MessagePart]) -> None:
+    """Keep what the vendor says the message (or one part) cost, and the segments it billed.
+
+    A receipt's price is in its own currency, else the vendor's configured one, else unknown. A message priced per
+    part costs the sum of its parts only while they share one currency: amounts in different currencies are never
+    added (the message's price stays unknown).
+    """
+    data = receipt.raw or {}
+    segments = data.get("parts")
+    if isinstance(segments, int) and segments > sent.parts and part is None:
+        sent.parts = segments  # Twilio NumSegments: the message was billed as this many segments
+    nanos = to_nanos(data.get("price"))
+    if nanos is None:
+        return
+    currency = currency_code(data.get("currency")) or uow.settings.vendor(sent.vendor).currency
+    if part is None:
+        sent.price_nanos, sent.price_currency = nanos, currency
+        return
+    part.price_nanos, part.price_currency = nanos, currency
+    priced = [p for p in parts if p.price_nanos is not None]
+    currencies = {p.price_currency for p in priced}
+    if len(currencies) == 1:
+        sent.price_nanos, sent.price_currency = sum(p.price_nanos for p in priced), currencies.pop()
+    else:
+        sent.price_nanos = sent.price_currency = None
 
 
 def message_status(sent: SentMessage, receipt: Receipt, previous: str, *, conflict: bool) -> MessageStatus:
@@ -202,6 +273,9 @@ def message_status(sent: SentMessage, receipt: Receipt, previous: str, *, confli
 def parked_receipts_for(session: Session, sent: SentMessage) -> list[Receipt]:
     """Parked receipts that belong to a sent message, oldest first (vendor time, then our receive time)."""
     keys: list[ColumnElement[bool]] = [Receipt.message_id == sent.message_id]
+    if sent.parts > 1:
+        part_ids = select(MessagePart.message_id).where(MessagePart.sent_message_id == sent.id)
+        keys.append(Receipt.message_id.in_(part_ids))
     if sent.client_ref:
         keys.append(Receipt.client_ref == sent.client_ref)
     if sent.batch_id:

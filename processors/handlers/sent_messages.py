@@ -5,16 +5,18 @@ from __future__ import annotations
 from sqlalchemy import select, tuple_
 
 from processors.db.chunks import in_chunks
-from processors.db.models import Click, Receipt, SentMessage
+from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.handlers.clicks import attribute_earlier_clicks, attribute_waiting_clicks
+from processors.handlers.money import currency_code, to_nanos
 from processors.handlers.reconciliation import rematch_parked, rematch_receipts, sent_message_by_id
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
 
 # Fields a later sent-message event for the same (vendor, message id) may correct; status never changes here.
 DESCRIPTIVE = ("raw_message_id", "batch_id", "campaign_id", "client_ref", "recipient", "sender", "parts",
-               "sent_at", "received_at", "country_iso2", "account", "source_event_id")
+               "sent_at", "received_at", "country_iso2", "account", "source_event_id", "expected_price_nanos",
+               "expected_currency")
 
 
 def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -30,12 +32,14 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         "client_ref": payload.client_ref,
         "recipient": digits_msisdn(payload.recipient),
         "sender": digits_msisdn(payload.sender),
-        "parts": payload.parts,
+        "parts": max(payload.parts, len(payload.part_ids)),
         "sent_at": payload.sent_at,
         "received_at": payload.received_at,
         "country_iso2": payload.country_iso2.upper() if payload.country_iso2 else None,
         "account": payload.account,
         "source_event_id": envelope.id,
+        "expected_price_nanos": to_nanos(payload.expected_price),
+        "expected_currency": currency_code(payload.currency),
     }
     session = uow.session
     key = (values["vendor"], values["message_id"])
@@ -48,8 +52,24 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
     else:
         for name in DESCRIPTIVE:
             setattr(sent, name, values[name])
+    register_parts(uow, sent, payload.part_ids)
     rematch_parked(uow, sent)
     attribute_earlier_clicks(uow, sent)
+
+
+def register_parts(uow: UnitOfWork, sent: SentMessage, part_ids: tuple[str, ...]) -> None:
+    """Remember each part's own id (Vonage gives every part one) so its receipts reconcile to this message."""
+    if len(part_ids) < 2:
+        return  # a single part is the message itself
+    session = uow.session
+    known = set(session.scalars(select(MessagePart.message_id).where(MessagePart.sent_message_id == sent.id)))
+    for index, part_id in enumerate(part_ids, start=1):
+        normalized = normalize_message_id(sent.vendor, part_id)
+        if normalized not in known:
+            known.add(normalized)
+            session.add(MessagePart(sent_message_id=sent.id, vendor=sent.vendor, message_id=normalized,
+                                    part_index=index, status="submitted"))
+    session.flush()  # parked receipts of the parts are looked up next
 
 
 def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
@@ -73,6 +93,7 @@ def stored_keys(envelopes: list[Envelope]) -> dict[str, dict[str, set]]:
             continue
         vendor = keys.setdefault(payload.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
         vendor["message_id"].add(normalize_message_id(payload.vendor, payload.message_id))
+        vendor["message_id"].update(normalize_message_id(payload.vendor, part) for part in payload.part_ids)
         if payload.client_ref:
             vendor["client_ref"].add(payload.client_ref)
         if payload.batch_id:

@@ -14,6 +14,7 @@ DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 PARKED = "parked"
 SUMMARY = "summary"
+PART_APPLIED = "part_applied"  # a receipt moved one part of a multipart message, not (yet) the message
 
 
 def is_final(status: str) -> bool:
@@ -39,3 +40,21 @@ def decide(current: str, incoming: str) -> str:
     if incoming == current:
         return DUPLICATE
     return IGNORED_OLDER  # e.g. pending after unknown: out-of-order delivery, status never moves back
+
+
+def from_parts(part_statuses: list[str]) -> str:
+    """A multipart message's status from its parts' (in part order), the rule README states:
+
+    failed (expired, rejected) as soon as one part is final and not delivered, with the first such part's status;
+    delivered only when every part is; otherwise the most advanced non-delivered status, at least pending once any
+    part was delivered.
+    """
+    for status in part_statuses:
+        if is_final(status) and status != "delivered":
+            return status
+    if all(status == "delivered" for status in part_statuses):
+        return "delivered"
+    waiting = max((status for status in part_statuses if status != "delivered"), key=rank)
+    if "delivered" in part_statuses and rank(waiting) < rank("pending"):
+        return "pending"
+    return waiting

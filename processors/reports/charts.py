@@ -13,12 +13,19 @@ STATUS_COLOURS = {
 
 
 def _svg(width: int, height: int, label: str, body: list[str]) -> str:
-    """An accessible SVG element of a given size."""
+    """An accessible SVG element drawn in a width x height box and scaled to the page width."""
     return (
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{escape(label)}">'
+        f'width="100%" preserveAspectRatio="xMinYMin meet" role="img" aria-label="{escape(label)}">'
         f"<title>{escape(label)}</title>{''.join(body)}</svg>"
     )
+
+
+def _axis_title(x: float, y: float, text: str, vertical: bool = False) -> str:
+    """An axis title; a vertical one is rotated to read bottom-up beside the y axis."""
+    rotate = f' transform="rotate(-90 {x:.1f} {y:.1f})"' if vertical else ""
+    return (f'<text x="{x:.1f}" y="{y:.1f}" text-anchor="middle" font-size="11" class="axis-title"{rotate}>'
+            f"{escape(text)}</text>")
 
 
 def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11, cls: str = "") -> str:
@@ -27,9 +34,9 @@ def _text(x: float, y: float, text: str, anchor: str = "start", size: int = 11, 
             f"{escape(text)}</text>")
 
 
-def delivery_rate_chart(series: list[dict[str, Any]], width: int = 760, height: int = 280) -> str:
+def delivery_rate_chart(series: list[dict[str, Any]], width: int = 1100, height: int = 300) -> str:
     """Delivery rate (delivered / final) per day, one line per vendor."""
-    left, right, top, bottom = 48, 150, 16, 40
+    left, right, top, bottom = 64, 150, 16, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     days = sorted({point["day"] for point in series if point["day"]})
     vendors = sorted({point["vendor"] for point in series})
@@ -38,6 +45,8 @@ def delivery_rate_chart(series: list[dict[str, Any]], width: int = 760, height: 
         y = top + plot_h * (1 - tick / 100)
         body.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + plot_w}" y2="{y:.1f}" class="grid"/>')
         body.append(_text(left - 6, y + 4, f"{tick}%", "end"))
+    body.append(_axis_title(16, top + plot_h / 2, "Delivery rate (delivered / final)", vertical=True))
+    body.append(_axis_title(left + plot_w / 2, height - 8, "Day the messages were sent (UTC)"))
     if not days:
         body.append(_text(left + plot_w / 2, top + plot_h / 2, "no sent messages in range", "middle", 13))
         return _svg(width, height, "Delivery rate over time per vendor", body)
@@ -66,12 +75,12 @@ def delivery_rate_chart(series: list[dict[str, Any]], width: int = 760, height: 
     return _svg(width, height, "Delivery rate over time per vendor", body)
 
 
-def status_mix_chart(bars: list[tuple[str, dict[str, Any]]], width: int = 760) -> str:
+def status_mix_chart(bars: list[tuple[str, dict[str, Any]]], width: int = 1100) -> str:
     """One stacked horizontal bar per group: the share of each current status among messages sent."""
     label_w, right, bar_h, gap, top = 190, 20, 18, 8, 30
-    height = top + len(bars) * (bar_h + gap) + 10
+    height = top + len(bars) * (bar_h + gap) + 36
     plot_w = width - label_w - right
-    body = []
+    body = [_axis_title(label_w + plot_w / 2, height - 8, "Share of the messages sent, by current status (0-100 %)")]
     x = label_w
     for name, colour in STATUS_COLOURS.items():  # legend
         body.append(f'<rect x="{x}" y="6" width="10" height="10" fill="{colour}"/>')
@@ -105,13 +114,15 @@ def status_segments(row: dict[str, Any]) -> dict[str, int]:
     return named
 
 
-def histogram_chart(buckets: list[dict[str, Any]], totals: dict[str, Any], width: int = 760, height: int = 260):
+def histogram_chart(buckets: list[dict[str, Any]], totals: dict[str, Any], width: int = 1100, height: int = 280):
     """Delivered messages per time-to-delivery bucket, with p50/p95/p99 written above."""
-    left, right, top, bottom = 48, 16, 36, 36
+    left, right, top, bottom = 64, 16, 36, 52
     plot_w, plot_h = width - left - right, height - top - bottom
     peak = max([bucket["count"] for bucket in buckets] + [1])
     slot = plot_w / max(1, len(buckets))
-    body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>']
+    body = [f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" y2="{top + plot_h}" class="axis"/>',
+            _axis_title(16, top + plot_h / 2, "Delivered messages", vertical=True),
+            _axis_title(left + plot_w / 2, height - 8, "Time from our receipt of the send to its delivered receipt")]
     for index, bucket in enumerate(buckets):
         bar_h = plot_h * bucket["count"] / peak
         x = left + index * slot + slot * 0.15

@@ -1,14 +1,20 @@
-"""The self-contained HTML report: inline CSS, inline SVG charts and a little inline JS, no network."""
+"""The self-contained HTML report: a Jinja2 template (autoescaped) with inline CSS, SVG charts and a little JS.
+
+No network: the CSV download is a data: URL, so the file works offline; message ids link to the read API's message
+lookup under `base_url`.
+"""
 
 from __future__ import annotations
 
-import json
-from html import escape
 from typing import Any
+from urllib.parse import quote
+
+from markupsafe import Markup
 
 from processors.reports import charts
-from processors.reports.formats import csv_columns, report_dict
+from processors.reports.formats import csv_columns, report_dict, to_csv
 from processors.reports.reconciliation import Report, dimension_columns
+from processors.reports.templating import message_link, render
 
 MAX_BARS = 40
 
@@ -20,9 +26,13 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px}
 .tile{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:10px 14px;min-width:110px}
 .tile b{display:block;font-size:20px}.tile span{color:#6b7280;font-size:12px}
 .card{background:#fff;border:1px solid #e5e7eb;border-radius:8px;padding:12px;overflow-x:auto}
+.tile small{display:block;color:#6b7280;font-size:11px}
 table{border-collapse:collapse;font-size:12px;width:100%}
 th,td{border-bottom:1px solid #e5e7eb;padding:4px 8px;text-align:right;white-space:nowrap}
-th{background:#f3f4f6;cursor:pointer;position:sticky;top:0}
+th{background:#f3f4f6;cursor:pointer;position:sticky;top:0;white-space:normal;vertical-align:bottom}
+td.id{white-space:normal;word-break:break-all}
+svg.chart{display:block;width:100%;height:auto}svg.chart .axis-title{fill:#4b5563}
+.links a{margin-right:16px}
 td.key,th.key{text-align:left}
 svg.chart text{fill:#374151;font-family:inherit}svg.chart .strong{font-weight:600}
 svg.chart .grid{stroke:#e5e7eb}svg.chart .axis{stroke:#9ca3af}
@@ -51,6 +61,9 @@ SCRIPT = """
     });
   });
   var charts = document.querySelectorAll('svg.chart').length;
+  var hidden = 0;  // cards whose content needs a sideways scroll (tests check there is none at 1280 px)
+  document.querySelectorAll('.card').forEach(function(card){ if (card.scrollWidth > card.clientWidth + 1) hidden++; });
+  document.body.dataset.overflow = String(hidden);
   document.body.dataset.charts = String(charts);
   document.body.dataset.rows = String(data.rows.length);
   document.body.dataset.rendered = charts >= 3 ? 'ok' : 'missing-charts';
@@ -58,124 +71,100 @@ SCRIPT = """
 """
 
 
-def to_html(report: Report) -> str:
-    """The whole page as one string."""
-    data = report_dict(report)
-    totals = report.totals
-    request = report.request
-    group = dimension_columns(request.group_by)
-    bars = [("all messages", totals)] + [(_group_label(row, group), row) for row in report.rows[:MAX_BARS]]
-    island = json.dumps(data).replace("</", "<\\/")
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        "<title>smshooks reconciliation report</title>",
-        f"<style>{STYLE}</style></head><body>",
-        "<h1>Reconciliation report</h1>",
-        f'<div class="meta">Sent from <b>{data["from"]}</b> to <b>{data["to"]}</b> (end excluded) · ages measured at '
-        f'{data["now"]} · grouped by {escape(", ".join(group) or "nothing (totals)")} · missing after '
-        f'{_hours(report.settings)} · unmatched after {report.settings["unmatched_receipt_hours"]:g} h</div>',
-        _tiles(totals),
-        "<h2>Delivery rate over time per vendor</h2>",
-        f'<div class="card">{charts.delivery_rate_chart(report.delivery_rate_by_day)}</div>',
-        "<h2>Status mix</h2>",
-        f'<div class="card">{charts.status_mix_chart(bars)}',
-        _note_truncated(len(report.rows), MAX_BARS, "groups"),
-        "</div>",
-        "<h2>Time to delivery</h2>",
-        f'<div class="card">{charts.histogram_chart(report.time_to_delivery_histogram, totals)}'
-        '<div class="note">From our receipt of the sent message to our receipt of its first delivered receipt.'
-        "</div></div>",
-        "<h2>Groups</h2>",
-        f'<div class="card">{_groups_table(report)}</div>',
-        f"<h2>Missing receipts ({report.missing_receipts['total']})</h2>",
-        f'<div class="card">{_list_table(report.missing_receipts, MISSING_COLUMNS)}</div>',
-        f"<h2>Unmatched receipts ({report.unmatched_receipts['total']})</h2>",
-        f'<div class="card">{_list_table(report.unmatched_receipts, UNMATCHED_COLUMNS)}</div>',
-        f'<script type="application/json" id="report-data">{island}</script>',
-        f"<script>{SCRIPT}</script>",
-        "</body></html>",
-    ]
-    return "\n".join(parts) + "\n"
 
-
+# Human column headers; the JSON and CSV keep the machine names.
+LABELS = {
+    "vendor": "Vendor", "day": "Day sent", "sender": "Sender", "campaign": "Campaign", "country": "Country",
+    "sent": "Sent", "delivered": "Delivered", "failed": "Failed", "expired": "Expired", "rejected": "Rejected",
+    "unknown": "Unknown", "pending": "Still pending", "missing": "Missing receipt", "unmatched": "Unmatched receipts",
+    "conflicts": "Conflicts", "final": "Final status", "delivery_rate": "Delivery rate",
+    "time_to_delivery_p50_seconds": "Time to delivery p50", "time_to_delivery_p95_seconds": "p95",
+    "time_to_delivery_p99_seconds": "p99", "clicks": "Clicks", "clicked_messages": "Messages clicked",
+    "click_through_rate": "Click-through rate", "opt_outs": "Opt-outs", "opt_ins": "Opt-ins",
+    "message_id": "Message", "raw_message_id": "Message (as the vendor wrote it)", "status": "Status",
+    "vendor_status": "Vendor status", "sent_at": "Sent at", "received_at": "Received at", "age_hours": "Age (h)",
+    "client_ref": "Client reference", "batch_id": "Batch", "event_id": "Event",
+}
+# The wide report in two tables that fit the page: what happened to the messages, then how fast and what followed.
+STATUS_METRICS = ("sent", "delivered", "failed", "expired", "rejected", "unknown", "pending", "missing",
+                  "unmatched", "conflicts", "final", "delivery_rate")
+TIMING_METRICS = ("delivery_rate", "time_to_delivery_p50_seconds", "time_to_delivery_p95_seconds",
+                  "time_to_delivery_p99_seconds", "clicks", "clicked_messages", "click_through_rate", "opt_outs",
+                  "opt_ins")
+RATES = {"delivery_rate", "click_through_rate"}
+DURATIONS = {"time_to_delivery_p50_seconds", "time_to_delivery_p95_seconds", "time_to_delivery_p99_seconds"}
 MISSING_COLUMNS = ("vendor", "message_id", "status", "sent_at", "age_hours", "sender", "campaign", "country",
                    "client_ref")
 UNMATCHED_COLUMNS = ("vendor", "raw_message_id", "status", "vendor_status", "received_at", "age_hours",
                      "client_ref", "batch_id", "event_id")
+TILES = (
+    ("sent", "sent"), ("delivered", "delivered"), ("delivery rate", "delivery_rate"), ("failed", "failed"),
+    ("expired", "expired"), ("rejected", "rejected"), ("unknown", "unknown"), ("still pending", "pending"),
+    ("missing receipts", "missing"), ("unmatched receipts", "unmatched"), ("conflicts", "conflicts"),
+    ("p50 to delivery", "time_to_delivery_p50_seconds"), ("p95 to delivery", "time_to_delivery_p95_seconds"),
+    ("p99 to delivery", "time_to_delivery_p99_seconds"), ("clicks", "clicks"),
+    ("click-through", "click_through_rate"), ("opt-outs", "opt_outs"), ("opt-ins", "opt_ins"),
+)
 
 
-def _tiles(totals: dict[str, Any]) -> str:
-    """Headline figures."""
-    tiles = [
-        ("sent", totals["sent"]), ("delivered", totals["delivered"]),
-        ("delivery rate", _percent(totals["delivery_rate"])), ("failed", totals["failed"]),
-        ("expired", totals["expired"]), ("rejected", totals["rejected"]), ("unknown", totals["unknown"]),
-        ("still pending", totals["pending"]), ("missing receipts", totals["missing"]),
-        ("unmatched receipts", totals["unmatched"]), ("conflicts", totals["conflicts"]),
-        ("p50 to delivery", charts._seconds(totals["time_to_delivery_p50_seconds"])),
-        ("p95 to delivery", charts._seconds(totals["time_to_delivery_p95_seconds"])),
-        ("p99 to delivery", charts._seconds(totals["time_to_delivery_p99_seconds"])),
-        ("clicks", totals["clicks"]), ("click-through", _percent(totals["click_through_rate"])),
-        ("opt-outs", totals["opt_outs"]), ("opt-ins", totals["opt_ins"]),
-    ]
-    cells = "".join(f'<div class="tile" data-figure="{escape(name)}"><b>{escape(str(value))}</b>'
-                    f"<span>{escape(name)}</span></div>" for name, value in tiles)
-    return f'<div class="tiles">{cells}</div>'
-
-
-def _groups_table(report: Report) -> str:
-    """Every report row with every column (the CSV columns), sortable."""
-    columns = csv_columns(report)
-    keys = set(dimension_columns(report.request.group_by))
-    head = "".join(f'<th class="{"key" if name in keys else ""}">{escape(name)}</th>' for name in columns)
-    rows = []
-    for row in report.rows:
-        cells = "".join(_cell(row.get(name), name in keys) for name in columns)
-        rows.append(f"<tr>{cells}</tr>")
-    total_cells = "".join(
-        _cell("total" if index == 0 and keys else report.totals.get(name), name in keys)
-        for index, name in enumerate(columns)
+def to_html(report: Report, previous: Report | None = None, *, base_url: str = "") -> str:
+    """The whole page; `previous` is the same-length range just before, shown beside each headline figure."""
+    data = report_dict(report)
+    totals = report.totals
+    group = dimension_columns(report.request.group_by)
+    bars = [("all messages", totals)] + [(_group_label(row, group), row) for row in report.rows[:MAX_BARS]]
+    csv_href = "data:text/csv;charset=utf-8," + quote(to_csv(report))
+    name = f"reconciliation_{report.request.start:%Y%m%d}_{report.request.end:%Y%m%d}.csv"
+    return render(
+        "reconciliation.html",
+        data=data, style=Markup(STYLE), script=Markup(SCRIPT), group=group, labels=LABELS,
+        meta={"grouped": ", ".join(LABELS[name].lower() for name in group) or "nothing (totals)",
+              "missing": _hours(report.settings), "unmatched": f'{report.settings["unmatched_receipt_hours"]:g} h'},
+        tiles=[_tile(label, key, totals, previous) for label, key in TILES],
+        previous=None if previous is None else {"from": data_range(previous)[0], "to": data_range(previous)[1]},
+        charts={
+            "rate": Markup(charts.delivery_rate_chart(report.delivery_rate_by_day)),
+            "mix": Markup(charts.status_mix_chart(bars)),
+            "histogram": Markup(charts.histogram_chart(report.time_to_delivery_histogram, totals)),
+        },
+        truncated_groups=max(0, len(report.rows) - MAX_BARS), max_bars=MAX_BARS,
+        tables=[("groups", "What happened to the messages", [*group, *STATUS_METRICS]),
+                ("groups-timing", "How fast, and what followed", [*group, *TIMING_METRICS])],
+        rows=report.rows, totals=totals, show=show,
+        missing=report.missing_receipts, missing_columns=MISSING_COLUMNS,
+        unmatched=report.unmatched_receipts, unmatched_columns=UNMATCHED_COLUMNS,
+        message_url=message_link(base_url), csv_href=csv_href, csv_name=name, csv_columns=csv_columns(report),
     )
-    return (f'<table class="sortable" id="groups"><thead><tr>{head}</tr></thead><tbody>{"".join(rows)}</tbody>'
-            f'<tfoot><tr class="totals">{total_cells}</tr></tfoot></table>')
 
 
-def _list_table(listing: dict[str, Any], columns: tuple[str, ...]) -> str:
-    """A listing of missing or unmatched receipts, with how many are not shown."""
-    if not listing["items"]:
-        return '<div class="note">None.</div>'
-    head = "".join(f'<th class="key">{escape(name)}</th>' for name in columns)
-    rows = "".join(
-        "<tr>" + "".join(_cell(item.get(name), True) for name in columns) + "</tr>" for item in listing["items"]
-    )
-    note = _note_truncated(listing["total"], len(listing["items"]), "receipts")
-    return f'<table class="sortable"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>{note}'
+def data_range(report: Report) -> tuple[str, str]:
+    """The report's range as ISO strings."""
+    data = report_dict(report)
+    return data["from"], data["to"]
 
 
-def _cell(value: Any, key: bool) -> str:
-    """A table cell; empty when the figure does not apply."""
-    text = "" if value is None else str(value)
-    css = ' class="key"' if key else ""
-    return f'<td{css} data-value="{escape(text)}">{escape(text)}</td>'
+def show(name: str, value: Any) -> str:
+    """A figure as a person reads it: rates in percent, durations in s/min/h, empty when it does not apply."""
+    if value is None:
+        return ""
+    if name in RATES:
+        return f"{value * 100:.2f}%"
+    if name in DURATIONS:
+        return charts._seconds(value)
+    return str(value)
+
+
+def _tile(label: str, key: str, totals: dict[str, Any], previous: Report | None) -> dict[str, Any]:
+    """One headline figure, and the same figure over the period before when given."""
+    tile = {"label": label, "value": show(key, totals[key]) or "n/a", "previous": None}
+    if previous is not None:
+        tile["previous"] = show(key, previous.totals[key]) or "n/a"
+    return tile
 
 
 def _group_label(row: dict[str, Any], group: list[str]) -> str:
     """`twilio · 2026-03-01` for a bar."""
     return " · ".join("(none)" if row.get(name) is None else str(row[name]) for name in group) or "all"
-
-
-def _note_truncated(total: int, shown: int, what: str) -> str:
-    """Say when a listing shows only its first entries."""
-    if total <= shown:
-        return ""
-    return f'<div class="note">Showing the first {shown} of {total} {what}.</div>'
-
-
-def _percent(value: float | None) -> str:
-    """0.6667 → 66.67%."""
-    return "n/a" if value is None else f"{value * 100:.2f}%"
 
 
 def _hours(settings: dict[str, Any]) -> str:

@@ -6,7 +6,8 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from processors.db.models import Click, Receipt, SentMessage
+from processors.db.models import Click, MessagePart, Receipt, SentMessage
+from processors.handlers.money import from_nanos
 from processors.reports.reconciliation import iso
 from receiver.contract import normalize_message_id
 
@@ -35,7 +36,7 @@ def message_status(connection: Connection, vendor: str, message_id: str) -> dict
         "vendor": vendor,
         "message_id": normalized,
         "matched": sent is not None,
-        "sent_message": _sent(sent) if sent else None,
+        "sent_message": _sent(sent, _parts(connection, sent.id)) if sent else None,
         "status": sent.status if sent else None,
         "conflict": bool(sent.conflict) if sent else False,
         "receipts": history,
@@ -48,9 +49,27 @@ def message_status(connection: Connection, vendor: str, message_id: str) -> dict
     }
 
 
-def _sent(sent) -> dict[str, Any]:
+def _parts(connection: Connection, sent_message_id: int) -> list[dict[str, Any]]:
+    """The registered parts of a multipart message, in order."""
+    parts = connection.execute(
+        select(MessagePart).where(MessagePart.sent_message_id == sent_message_id).order_by(MessagePart.part_index)
+    ).all()
+    return [{"part": p.part_index, "message_id": p.message_id, "status": p.status, "price": _money(p.price_nanos),
+             "currency": p.price_currency} for p in parts]
+
+
+def _money(nanos: int | None) -> str | None:
+    """A stored amount as a decimal string."""
+    value = from_nanos(nanos)
+    return None if value is None else format(value, "f")
+
+
+def _sent(sent, parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The stored sent message, minus internals."""
     return {
+        "price": _money(sent.price_nanos), "currency": sent.price_currency,
+        "expected_price": _money(sent.expected_price_nanos), "expected_currency": sent.expected_currency,
+        "part_statuses": parts,
         "raw_message_id": sent.raw_message_id, "batch_id": sent.batch_id, "campaign": sent.campaign_id,
         "client_ref": sent.client_ref, "recipient": sent.recipient, "sender": sent.sender, "parts": sent.parts,
         "country": sent.country_iso2, "account": sent.account, "sent_at": iso(sent.sent_at),

@@ -17,6 +17,10 @@ from processors.reports.reconciliation import iso
 from receiver.contract import digits_msisdn
 
 SUPPRESSION_COLUMNS = ("msisdn", "scope", "sender", "opted_out_at", "keyword", "source_event_id")
+HISTORY_COLUMNS = (
+    "received_at", "occurred_at", "msisdn", "scope", "sender", "action", "changed", "source", "keyword", "text",
+    "evidence", "vendor", "source_event_id",
+)
 HISTORY_LIMIT = 20
 
 
@@ -43,6 +47,7 @@ def opt_out_status(connection: Connection, msisdn: str, sender: str | None, scop
         "source_event_id": state.source_event_id if state else None,
         "history": [
             {"action": h.action, "keyword": h.keyword, "text": h.text, "changed": bool(h.changed),
+             "source": h.source, "evidence": h.evidence,
              "vendor": h.vendor, "received_at": iso(h.received_at), "source_event_id": h.source_event_id}
             for h in history
         ],
@@ -91,3 +96,29 @@ def suppression_json(rows: Iterator[dict[str, Any]]) -> Iterator[str]:
     for index, row in enumerate(rows):
         yield ("," if index else "") + json.dumps(row)
     yield "]\n"
+
+
+def consent_history(connection: Connection, msisdn: str) -> list[dict[str, Any]]:
+    """Every consent signal of one number, for every sender, oldest first: what changed, its source and evidence."""
+    number = digits_msisdn(msisdn) or msisdn
+    rows = connection.execute(
+        select(OptOutHistory)
+        .where(OptOutHistory.msisdn == number)
+        .order_by(OptOutHistory.received_at, OptOutHistory.id)
+    ).all()
+    return [
+        {
+            "received_at": iso(h.received_at), "occurred_at": iso(h.occurred_at), "msisdn": h.msisdn,
+            "scope": h.scope, "sender": None if h.scope_key == "*" else h.scope_key, "action": h.action,
+            "changed": bool(h.changed), "source": h.source, "keyword": h.keyword, "text": h.text,
+            "evidence": h.evidence, "vendor": h.vendor, "source_event_id": h.source_event_id,
+        }
+        for h in rows
+    ]
+
+
+def consent_history_csv(rows: list[dict[str, Any]]) -> str:
+    """The consent history as CSV, one line per signal."""
+    from processors.reports.compliance import rows_csv
+
+    return rows_csv(HISTORY_COLUMNS, rows)

@@ -73,14 +73,14 @@ def parse_format(value: str | None, default: str = "json") -> str:
     return fmt
 
 
-def parse_limit(value: str | None, default: int = 1000, maximum: int = 100_000) -> int:
-    """How many missing/unmatched receipts to list (the totals are always complete)."""
+def parse_limit(value: str | None, default: int = 1000, maximum: int = 100_000, name: str = "limit") -> int:
+    """A count between 0 and `maximum`: how many rows to list (the totals are always complete), grace days."""
     if value is None or value == "":
         return default
     try:
         limit = int(value)
     except ValueError:
-        raise ParameterError("limit", f"{value[:20]!r} is not an integer") from None
+        raise ParameterError(name, f"{value[:20]!r} is not an integer") from None
     if not 0 <= limit <= maximum:
-        raise ParameterError("limit", f"must be between 0 and {maximum}", "constraint")
+        raise ParameterError(name, f"must be between 0 and {maximum}", "constraint")
     return limit

@@ -45,6 +45,11 @@ class ReportRequest:
     group_by: tuple[str, ...] = ()
     list_limit: int = 1000
 
+    def earlier(self) -> ReportRequest:
+        """The same-length range just before this one (the HTML page's "period before"), otherwise the same."""
+        span = self.end - self.start
+        return ReportRequest(self.start - span, self.start, self.now, self.group_by, self.list_limit)
+
 
 @dataclass
 class Report:

@@ -26,6 +26,14 @@ SMPP_STATUSES = {
     "REJECTD": "rejected",
     "UNKNOWN": "unknown",
 }
+# What the HTTP API's failure statuses mean (its callback documentation's status list); the status is the code.
+HTTP_API_FAILURES = {
+    "30": "no credit",
+    "41": "malformed message",
+    "42": "internal error",
+    "44": "expired",
+    "50": "general delivery problem",
+}
 # The HTTP API's numeric statuses.
 HTTP_API_STATUSES = {
     10: "pending",  # delivered to gateway
@@ -146,6 +154,7 @@ def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[Del
             status=http_api_status(receipt["status"]), vendor_status=receipt["status"],
             received_at=ctx.received_at, occurred_at=receipt.get("timestamp"), client_ref=receipt.get("customid"),
             recipient=digits_msisdn(receipt.get("to")), sender=receipt.get("from_"), account=ctx.account,
+            error_description=HTTP_API_FAILURES.get(receipt["status"].strip()),
             signature_valid=ctx.signature_valid, raw=ctx.raw(payload, payload.get("timestamp")),
         )
     ]

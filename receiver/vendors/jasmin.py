@@ -133,6 +133,8 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
             status=receipt_status(receipt["message_status"]), vendor_status=receipt["message_status"],
             received_at=ctx.received_at, occurred_at=done_at, operator_done_at=done_at,
             vendor_code=receipt.get("err"), account=ctx.account, signature_valid=ctx.signature_valid,
+            # a level-1 receipt of a refused submit names the SMPP command status; DLR `err` codes are the SMSC's own
+            error_description=smpp.command_status_description(receipt["message_status"]),
             raw=ctx.raw(payload, cleaned.get("donedate")),
         )
     ]

@@ -37,7 +37,16 @@ ERROR_DESCRIPTIONS = {
     "30006": "landline or unreachable carrier",
     "30007": "message filtered by carrier",
     "30008": "unknown error",
+    "30009": "missing segment",
+    "30010": "message price exceeds max price",
+    "21211": "invalid 'To' phone number",
+    "21612": "'To' phone number is not currently reachable via SMS",
+    "21614": "'To' number is not a valid mobile number",
+    "21610": "attempt to send to unsubscribed recipient",  # the recipient replied STOP to this sender
 }
+# Error codes that mean the recipient opted out of this sender (Twilio error dictionary: 21610 "Attempt to send to
+# unsubscribed recipient", raised after the recipient replied STOP): the receipt is evidence of an opt-out.
+OPT_OUT_CODES = frozenset({"21610"})
 MAX_MEDIA = 10  # Twilio's own limit per message
 # Empty TwiML: Twilio reads the answer to an inbound message as instructions; our JSON would be logged as an error
 # (12300 invalid content type) in the customer's Twilio debugger, and an empty <Response/> means "do not reply".
@@ -172,6 +181,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[Payload]:
             parts=callback.get("NumSegments"), price=callback.get("Price") or None,
             currency=callback.get("PriceUnit") or None, operator_done_at=callback.get("RawDlrDoneDate"),
             account=ctx.account, signature_valid=ctx.signature_valid,
+            recipient_opted_out=True if error_code in OPT_OUT_CODES else None,
             raw=ctx.raw(payload, payload.get("RawDlrDoneDate")),
         )
     ]

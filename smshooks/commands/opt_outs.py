@@ -79,3 +79,35 @@ def show(ctx, msisdn: str, sender: str | None) -> None:
     with connect(settings) as connection:
         found = opt_out_status(connection, number, sender, settings.opt_out_scope)
     click.echo(json.dumps(found, indent=2, default=str))
+
+
+@COMMAND.command("history")
+@click.argument("msisdn")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.pass_context
+def history(ctx, msisdn: str, fmt: str, output: Path | None) -> None:
+    """The consent history of MSISDN for every sender: each STOP, START, HELP and vendor refusal, with its evidence.
+
+    The same answer as GET /v1/opt-outs/<msisdn>/history.
+
+    \b
+    Examples:
+      smshooks opt-outs history +447700900123
+      smshooks opt-outs history 447700900123 --format csv -o consent-447700900123.csv
+    """
+    from processors.reports.opt_outs import consent_history, consent_history_csv
+    from receiver.contract import digits_msisdn
+    from smshooks.commands.report import connect, write
+
+    settings = settings_from(ctx)
+    number = digits_msisdn(msisdn)
+    if not number or not number.isdigit() or not 6 <= len(number) <= 15:
+        raise click.BadParameter(f"{msisdn[:40]!r} is not a phone number (E.164, 6-15 digits)", param_hint="MSISDN")
+    with connect(settings) as connection:
+        rows = consent_history(connection, number)
+    if fmt == "csv":
+        write(consent_history_csv(rows), output)
+    else:
+        write(json.dumps({"msisdn": number, "history": rows}, indent=2) + "\n", output)

@@ -55,7 +55,140 @@ def reconciliation(ctx, start, end, group_by, fmt, output, now, limit) -> None:
     request = ReportRequest(start=start_at, end=end_at, now=measured_at, group_by=dimensions, list_limit=limit)
     with connect(settings) as connection:
         report = build_report(connection, settings, request)
-    write({"json": to_json, "csv": to_csv, "html": to_html}[fmt](report), output)
+        if fmt == "html":  # the page shows the same range one period earlier beside each headline figure
+            previous = build_report(connection, settings, request.earlier())
+    if fmt == "html":
+        write(to_html(report, previous, base_url=settings.public_base_url), output)
+    else:
+        write({"json": to_json, "csv": to_csv}[fmt](report), output)
+
+
+
+@COMMAND.command("opt-outs")
+@click.option("--from", "start", metavar="WHEN", help="Start of the range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the range, exclusive (default: now).")
+@click.option("--grace-days", type=click.IntRange(0, 365), metavar="N",
+              help="Business days allowed to honour an opt-out (default: opt_out_grace_business_days, 10; 0 = none).")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True,
+              help="csv is the sent-after-opt-out list (one line per message).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.option("--now", metavar="WHEN", help="Messages after an opt-out are followed up to WHEN (default: now).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many messages and opt-outs to list in JSON and HTML; totals and CSV are always complete.")
+@click.pass_context
+def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
+    """Opt-out compliance over [--from, --to): messages sent after an opt-out, and the time to honour each opt-out.
+
+    \b
+    Examples:
+      smshooks report opt-outs --from 2026-04-01 --to 2026-05-01
+      smshooks report opt-outs --from 2026-04-01 --to 2026-05-01 --format csv -o sent-after-opt-out.csv
+      smshooks report opt-outs --grace-days 0 --format html -o compliance.html
+    """
+    from processors.reports import compliance, params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        measured_at = params.parse_time("now", now) if now else utc_now()
+        start_at, end_at = params.parse_range(start, end, measured_at)
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    grace = settings.opt_out_grace_business_days if grace_days is None else grace_days
+    request = compliance.ComplianceRequest(start=start_at, end=end_at, now=measured_at, grace_business_days=grace,
+                                           list_limit=100_000 if fmt == "csv" else limit)
+    with connect(settings) as connection:
+        report = compliance.build_compliance_report(connection, settings, request)
+    if fmt == "json":
+        import json
+
+        text = json.dumps(report, indent=2) + "\n"
+    elif fmt == "csv":
+        text = compliance.to_csv(report)
+    else:
+        text = compliance.to_html(report, base_url=settings.public_base_url)
+    write(text, output)
+
+
+@COMMAND.command("failures")
+@click.option("--from", "start", metavar="WHEN",
+              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="Reasons listed per vendor.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.pass_context
+def failures(ctx, start, end, top, fmt, output) -> None:
+    """Why messages failed: per vendor, the top failure reasons by count, with the vendor's code and its meaning.
+
+    \b
+    Examples:
+      smshooks report failures --from 2026-03-01 --to 2026-04-01
+      smshooks report failures --from 2026-03-01 --to 2026-04-01 --top 5 --format csv -o failures.csv
+    """
+    import json
+
+    from processors.reports import failures as report_module
+    from processors.reports import params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        start_at, end_at = params.parse_range(start, end, utc_now())
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    with connect(settings) as connection:
+        report = report_module.build_failure_report(connection, report_module.FailureRequest(start_at, end_at, top))
+    render = {"json": lambda r: json.dumps(r, indent=2) + "\n", "csv": report_module.to_csv,
+              "html": report_module.to_html}[fmt]
+    write(render(report), output)
+
+
+@COMMAND.command("costs")
+@click.option("--from", "start", metavar="WHEN",
+              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
+@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@click.option("--group-by", default="", metavar="DIMS",
+              help="Comma-separated subset of vendor, day, sender, campaign, country; each row is also per currency.")
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="File to write (default: standard output).")
+@click.option("--now", metavar="WHEN", help="Instant 'missing' is measured from (default: now).")
+@click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
+              help="How many messages whose price differs to list.")
+@click.pass_context
+def costs(ctx, start, end, group_by, fmt, output, now, limit) -> None:
+    """What was paid for: billed messages and segments, reported cost per currency, cost per delivered message,
+    cost of messages not delivered, and reported against expected prices.
+
+    \b
+    Examples:
+      smshooks report costs --from 2026-06-01 --to 2026-07-01 --group-by vendor
+      smshooks report costs --from 2026-06-01 --to 2026-07-01 --group-by vendor,country --format csv -o costs.csv
+    """
+    import json
+
+    from processors.reports import costs as report_module
+    from processors.reports import params
+    from receiver.contract import utc_now
+
+    settings = settings_from(ctx)
+    try:
+        measured_at = params.parse_time("now", now) if now else utc_now()
+        start_at, end_at = params.parse_range(start, end, measured_at)
+        dimensions = params.parse_group_by(group_by)
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name.replace('_', '-')}") from None
+    request = report_module.CostRequest(start_at, end_at, measured_at, dimensions, limit)
+    with connect(settings) as connection:
+        report = report_module.build_cost_report(connection, settings, request)
+    if fmt == "html":
+        text = report_module.to_html(report, base_url=settings.public_base_url)
+    else:
+        text = json.dumps(report, indent=2) + "\n" if fmt == "json" else report_module.to_csv(report)
+    write(text, output)
 
 
 def connect(settings):

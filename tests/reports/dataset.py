@@ -137,12 +137,17 @@ def events() -> list:
 
 def load(database_url: str) -> Settings:
     """Migrate the database and apply every event through its handler, one committed unit each."""
+    return apply(report_settings(database_url), events())
+
+
+def apply(settings: Settings, payloads: list) -> Settings:
+    """Migrate the settings' database and apply the payloads through their handlers, one committed unit each."""
+    database_url = settings.database_url
     upgrade(database_url)
-    settings = report_settings(database_url)
     engine = make_engine(database_url)
     try:
         factory = make_session_factory(engine)
-        for payload in events():
+        for payload in payloads:
             envelope = Envelope.wrap(payload)
             with UnitOfWork(factory, settings) as uow:
                 HANDLERS[envelope.type](envelope, uow)

@@ -12,7 +12,7 @@ import pytest
 
 from processors.reports import params
 from processors.reports.formats import csv_columns, report_dict, to_csv, to_json
-from processors.reports.html import to_html
+from processors.reports.html import LABELS, STATUS_METRICS, TIMING_METRICS, to_html
 from processors.reports.reconciliation import ReportRequest, build_report
 from tests.reports.dataset import BY_VENDOR_DAY, END, NOW, START, TOTALS, percentiles, row
 
@@ -83,6 +83,11 @@ class TableReader(HTMLParser):
         self.island = ""
         self.tiles: dict[str, str] = {}
         self.tile: str | None = None
+        self.previous: dict[str, str] = {}
+        self.previous_tile: str | None = None
+        self.headers: dict[str, list[str]] = {}
+        self.shown: dict[str, list[list[str]]] = {}
+        self.value: str | None = None
 
     def handle_starttag(self, tag, attrs):
         attributes = dict(attrs)
@@ -92,14 +97,25 @@ class TableReader(HTMLParser):
             self.tables[-1][1].append([])
         elif tag in ("td", "th"):
             self.cell = []
+            self.value = attributes.get("data-value")  # the raw figure behind the human one
         elif tag == "script" and attributes.get("id") == "report-data":
             self.in_script = True
         elif tag == "div" and "data-figure" in attributes:
             self.tile = attributes["data-figure"]
+        elif tag == "small" and "data-previous" in attributes:
+            self.previous_tile = attributes["data-previous"]
 
     def handle_endtag(self, tag):
         if tag in ("td", "th") and self.cell is not None:
-            self.tables[-1][1][-1].append("".join(self.cell))
+            name, rows = self.tables[-1]
+            text = "".join(self.cell)
+            rows[-1].append(text if self.value is None else self.value)
+            if tag == "th":
+                self.headers.setdefault(name, []).append(text)
+            elif len(rows[-1]) == 1:
+                self.shown.setdefault(name, []).append([text])
+            else:
+                self.shown[name][-1].append(text)
             self.cell = None
         elif tag == "script":
             self.in_script = False
@@ -112,6 +128,9 @@ class TableReader(HTMLParser):
         if self.tile is not None:
             self.tiles[self.tile] = data
             self.tile = None
+        if self.previous_tile is not None:
+            self.previous[self.previous_tile] = data
+            self.previous_tile = None
 
 
 def test_html_has_every_figure(loaded, connect):
@@ -121,22 +140,52 @@ def test_html_has_every_figure(loaded, connect):
     reader.feed(page)
     assert json.loads(reader.island) == report_dict(report)  # the data island carries the whole report
     tables = dict((name or f"table{index}", rows) for index, (name, rows) in enumerate(reader.tables))
-    groups = tables["groups"]
-    columns = csv_columns(report)
-    assert groups[0] == columns
-    assert groups[1:-1] == [_as_csv_cells(expected, columns) for expected in BY_VENDOR_DAY]
-    totals = dict(TOTALS, vendor="total", day=None)
-    assert groups[-1] == _as_csv_cells(totals, columns)
-    missing, unmatched = tables["table1"], tables["table2"]
+    # the wide report is two tables that fit the page, with human headers; each keeps the CSV's raw values
+    for table, metrics in (("groups", STATUS_METRICS), ("groups-timing", TIMING_METRICS)):
+        columns = ["vendor", "day", *metrics]
+        assert reader.headers[table] == [LABELS[name] for name in columns]
+        assert tables[table][1:-1] == [_as_csv_cells(expected, columns) for expected in BY_VENDOR_DAY]
+        assert tables[table][-1] == _as_csv_cells(dict(TOTALS, vendor="total", day=None), columns)
+    assert set(STATUS_METRICS) | set(TIMING_METRICS) == set(csv_columns(report)) - {"vendor", "day"}
+    assert reader.headers["groups-timing"][3:6] == ["Time to delivery p50", "p95", "p99"]
+    assert reader.shown["groups"][0][-1] == "33.33%"  # rates read as percentages
+    assert reader.shown["groups-timing"][2][3:6] == ["30 s", "57 s", "59.4 s"]
+    missing, unmatched = tables["missing"], tables["unmatched"]
     assert [r[1] for r in missing[1:]] == ["BATCH1:447700900014", "sma5", "BATCH2:447700900015"]
     assert [r[1] for r in unmatched[1:]] == ["NOPE1:447700900099"]
+    assert '<a href="/v1/messages/twilio/sma5">sma5</a>' in page  # message ids link to the message lookup
+    assert '<a href="/v1/messages/sinch/NOPE1%3A447700900099">NOPE1:447700900099</a>' in page
     assert reader.tiles["sent"] == "14" and reader.tiles["delivery rate"] == "66.67%"
     assert reader.tiles["missing receipts"] == "3" and reader.tiles["unmatched receipts"] == "1"
     assert reader.tiles["p50 to delivery"] == "20 s" and reader.tiles["p95 to delivery"] == "1.8 min"
     assert reader.tiles["click-through"] == "14.29%" and reader.tiles["opt-outs"] == "2"
     assert page.count('<svg class="chart"') == 3
+    assert page.count('class="axis-title"') == 5  # both axes of the line chart and the histogram, the bars' x
     assert "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
     assert "https://" not in page.split('id="report-data"')[0]  # no external resources before the data island
+
+
+def test_html_csv_download_is_the_csv_report_inline(loaded_sqlite, connect):
+    from urllib.parse import unquote
+
+    report = run(connect, loaded_sqlite)
+    page = to_html(report)
+    start = page.index('href="data:text/csv;charset=utf-8,') + len('href="data:text/csv;charset=utf-8,')
+    assert unquote(page[start:page.index('"', start)]) == to_csv(report)
+    assert 'download="reconciliation_20260301_20260303.csv"' in page
+
+
+def test_html_shows_the_period_before_beside_each_headline_figure(loaded_sqlite, connect):
+    report = run(connect, loaded_sqlite)
+    with connect(loaded_sqlite) as connection:
+        previous = build_report(connection, loaded_sqlite, report.request.earlier())
+    assert (previous.request.start, previous.request.end) == (START - (END - START), START)
+    reader = TableReader()
+    reader.feed(to_html(report, previous))
+    # 2026-02-27 to 03-01: only SMprev was sent (23:59 on 02-28), delivered two minutes later
+    assert reader.previous["sent"] == "period before: 1"
+    assert reader.previous["delivery rate"] == "period before: 100.00%"
+    assert reader.previous["missing receipts"] == "period before: 0" and len(reader.previous) == len(reader.tiles)
 
 
 def test_grouped_by_sender_attributes_opt_outs(loaded, connect):
