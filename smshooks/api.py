@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hmac
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -175,6 +176,21 @@ def reconciliation_report() -> Response:
     return response
 
 
+def _rendered(report: dict, fmt: str, to_csv: Callable[[dict], str], to_html: Callable[..., str],
+              filename: str) -> Response:
+    """A report as JSON, as a CSV download named `filename`, or as its HTML page (linking the same query as CSV)."""
+    if fmt == "csv":
+        response = Response(to_csv(report), mimetype=MEDIA_TYPES["csv"])
+        response.headers["Content-Disposition"] = f'attachment; filename="{filename}"'
+    elif fmt == "html":
+        csv_url = request.path + "?" + urlencode({**request.args.to_dict(), "format": "csv"})
+        response = Response(to_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
+    else:
+        response = jsonify(report)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 @bp.get("/v1/reports/opt-outs")
 def opt_out_report() -> Response:
     """Opt-out compliance over [from, to): messages sent after an opt-out and the time to honour each, JSON/CSV/HTML."""
@@ -189,17 +205,8 @@ def opt_out_report() -> Response:
     compliance_request = ComplianceRequest(start=start, end=end, now=now, grace_business_days=grace, list_limit=limit)
     with read_engine(current_app._get_current_object()).connect() as connection:
         report = build_compliance_report(connection, settings, compliance_request)
-    if fmt == "csv":
-        response = Response(compliance_csv(report), mimetype=MEDIA_TYPES["csv"])
-        name = f"sent_after_opt_out_{start:%Y%m%d}_{end:%Y%m%d}.csv"
-        response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
-    elif fmt == "html":
-        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
-        response = Response(compliance_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
-    else:
-        response = jsonify(report)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    name = f"sent_after_opt_out_{start:%Y%m%d}_{end:%Y%m%d}.csv"
+    return _rendered(report, fmt, compliance_csv, compliance_html, name)
 
 
 @bp.get("/v1/reports/costs")
@@ -213,16 +220,7 @@ def cost_report() -> Response:
     fmt = _format(("json", "csv", "html"))
     with read_engine(current_app._get_current_object()).connect() as connection:
         report = build_cost_report(connection, _settings(), cost_request)
-    if fmt == "csv":
-        response = Response(costs_csv(report), mimetype=MEDIA_TYPES["csv"])
-        response.headers["Content-Disposition"] = f'attachment; filename="costs_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
-    elif fmt == "html":
-        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
-        response = Response(costs_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
-    else:
-        response = jsonify(report)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _rendered(report, fmt, costs_csv, costs_html, f"costs_{start:%Y%m%d}_{end:%Y%m%d}.csv")
 
 
 @bp.get("/v1/reports/failures")
@@ -234,16 +232,7 @@ def failure_report() -> Response:
     fmt = _format(("json", "csv", "html"))
     with read_engine(current_app._get_current_object()).connect() as connection:
         report = build_failure_report(connection, FailureRequest(start, end, max(top, 1)))
-    if fmt == "csv":
-        response = Response(failures_csv(report), mimetype=MEDIA_TYPES["csv"])
-        response.headers["Content-Disposition"] = f'attachment; filename="failures_{start:%Y%m%d}_{end:%Y%m%d}.csv"'
-    elif fmt == "html":
-        csv_url = request.path + "?" + urlencode({**args.to_dict(), "format": "csv"})
-        response = Response(failures_html(report, csv_url=csv_url), mimetype=MEDIA_TYPES["html"])
-    else:
-        response = jsonify(report)
-    response.headers["Cache-Control"] = "no-store"
-    return response
+    return _rendered(report, fmt, failures_csv, failures_html, f"failures_{start:%Y%m%d}_{end:%Y%m%d}.csv")
 
 
 @bp.get("/v1/opt-outs/<msisdn>/history")

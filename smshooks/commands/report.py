@@ -9,20 +9,32 @@ import click
 from smshooks.cli import settings_from
 
 
+def sent_time_range(command):
+    """--from and --to: the sent-time range every report covers."""
+    command = click.option("--to", "end", metavar="WHEN",
+                           help="End of the sent-time range, exclusive (default: now).")(command)
+    return click.option("--from", "start", metavar="WHEN",
+                        help="Start of the sent-time range, inclusive (default: --to - 7 days).")(command)
+
+
+def rendered_output(command):
+    """--format and --output: JSON, CSV or HTML, to a file or standard output."""
+    command = click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+                           help="File to write (default: standard output).")(command)
+    return click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json",
+                        show_default=True)(command)
+
+
 @click.group("report")
 def COMMAND() -> None:  # noqa: N802 - the registry looks for this name
     """Reports over the processors' database."""
 
 
 @COMMAND.command("reconciliation")
-@click.option("--from", "start", metavar="WHEN",
-              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
-@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@sent_time_range
 @click.option("--group-by", default="", metavar="DIMS",
               help="Comma-separated subset of vendor, day, sender, campaign, country (default: totals only).")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="File to write (default: standard output).")
+@rendered_output
 @click.option("--now", metavar="WHEN", help="Instant ages are measured from, for reproducible reports (default: now).")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
               help="How many missing and unmatched receipts to list; totals are always complete.")
@@ -112,13 +124,9 @@ def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
 
 
 @COMMAND.command("failures")
-@click.option("--from", "start", metavar="WHEN",
-              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
-@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@sent_time_range
 @click.option("--top", default=10, show_default=True, type=click.IntRange(1, 1000), help="Reasons listed per vendor.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="File to write (default: standard output).")
+@rendered_output
 @click.pass_context
 def failures(ctx, start, end, top, fmt, output) -> None:
     """Why messages failed: per vendor, the top failure reasons by count, with the vendor's code and its meaning.
@@ -147,14 +155,10 @@ def failures(ctx, start, end, top, fmt, output) -> None:
 
 
 @COMMAND.command("costs")
-@click.option("--from", "start", metavar="WHEN",
-              help="Start of the sent-time range, inclusive (default: --to - 7 days).")
-@click.option("--to", "end", metavar="WHEN", help="End of the sent-time range, exclusive (default: now).")
+@sent_time_range
 @click.option("--group-by", default="", metavar="DIMS",
               help="Comma-separated subset of vendor, day, sender, campaign, country; each row is also per currency.")
-@click.option("--format", "fmt", type=click.Choice(["json", "csv", "html"]), default="json", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="File to write (default: standard output).")
+@rendered_output
 @click.option("--now", metavar="WHEN", help="Instant 'missing' is measured from (default: now).")
 @click.option("--limit", default=1000, show_default=True, type=click.IntRange(0, 100_000),
               help="How many messages whose price differs to list.")
