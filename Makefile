@@ -28,7 +28,7 @@ demo: install
 
 test: install kafka
 	scripts/ensure-postgres
-	$(BIN)/python -m pytest -m "not slow" -rxX -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not slow" -n 3 --dist loadfile -rxX -p no:cacheprovider
 
 test-slow: install kafka
 	scripts/ensure-postgres
@@ -43,6 +43,7 @@ bench: install kafka
 	$(BIN)/python bench/processors.py
 	$(BIN)/python bench/end_to_end.py
 	$(BIN)/python bench/reports.py
+	$(BIN)/python bench/spool.py
 
 lint: install
 	$(BIN)/ruff check .

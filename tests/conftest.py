@@ -23,15 +23,33 @@ PG_URL = os.environ.get("SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:p
 def broker(tmp_path_factory):
     """A real Apache Kafka node on a free port (smshooks/broker.py), started here and stopped at the end."""
     log = tmp_path_factory.mktemp("broker") / "kafka.log"
-    running = LocalBroker(free_port()).start(log)
+    # 768 MB: a worker's tests create topics by the thousand over a run (each test's are deleted after it)
+    running = LocalBroker(free_port(), heap="768m").start(log)
     yield running
     running.stop()
 
 
+@pytest.fixture(scope="session")
+def broker_admin(broker):
+    """One admin client on the session broker, for deleting each test's topics after it."""
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=broker.bootstrap_servers, client_id="tests-cleanup")
+    yield admin
+    admin.close()
+
+
 @pytest.fixture
-def topic_prefix():
-    """A fresh topic prefix per test, so tests never read each other's events."""
-    return f"t{uuid.uuid4().hex[:10]}."
+def topic_prefix(request):
+    """A fresh topic prefix per test, so tests never read each other's events; its topics on the session broker are
+    deleted afterwards, or a run's thousands of partitions exhaust the broker's heap."""
+    prefix = f"t{uuid.uuid4().hex[:10]}."
+    admin = request.getfixturevalue("broker_admin") if "broker" in request.fixturenames else None
+    yield prefix
+    if admin is not None:
+        names = [name for name in admin.list_topics() if name.startswith(prefix)]
+        if names:
+            admin.delete_topics(names, timeout_ms=30_000)
 
 
 def consume_all(bootstrap: str, topic: str, expected: int, timeout: float = 10.0):
