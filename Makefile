@@ -28,15 +28,15 @@ demo: install
 
 test: install kafka
 	scripts/ensure-postgres
-	$(BIN)/python -m pytest -m "not slow" -n 3 --dist loadfile -rxX -p no:cacheprovider
+	$(BIN)/python -m pytest -m "not slow" -n 3 --dist loadfile -rfExX -p no:cacheprovider
 
 test-slow: install kafka
 	scripts/ensure-postgres
-	$(BIN)/python -m pytest -m slow -rxX -p no:cacheprovider
+	$(BIN)/python -m pytest -m slow -rfExX -p no:cacheprovider
 
 test-all: install kafka
 	scripts/ensure-postgres
-	$(BIN)/python -m pytest -rxX -p no:cacheprovider
+	$(BIN)/python -m pytest -rfExX -p no:cacheprovider
 
 bench: install kafka
 	$(BIN)/python bench/receiver.py

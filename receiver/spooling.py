@@ -131,7 +131,9 @@ def make_spooling_publisher(settings: Settings) -> Publisher:
     path = settings.effective_spool_path
     if not path:
         return make_publisher(settings)
-    quick = dataclasses.replace(settings, publish_timeout_seconds=settings.spool_after_seconds)
+    # the publish timeout stays the outer bound: a spool deadline beyond it is the publish timeout
+    deadline = min(settings.spool_after_seconds, settings.publish_timeout_seconds)
+    quick = dataclasses.replace(settings, publish_timeout_seconds=deadline)
     spool = Spool(path, settings.spool_max_bytes, settings.spool_max_age_seconds)
     return SpoolingPublisher(settings, make_publisher(quick), make_publisher(settings), spool)
 

@@ -101,7 +101,7 @@ def import_sent(path: str | Path, settings: Settings, progress: bool = True,
     path = Path(path)
     summary = ImportSummary(path=str(path))
     topic = topic_name(settings.topic_prefix, TOPIC_SENT_MESSAGES)
-    ensure_topics(settings, [topic])
+    ensure_topics(settings, [TOPIC_SENT_MESSAGES])  # ensure_topics adds the prefix
     producer = build(
         KafkaProducer,
         bootstrap_servers=settings.kafka_bootstrap_servers,

@@ -500,9 +500,6 @@ def _validate(settings: Settings) -> None:
     for key in positive:
         if getattr(settings, key) <= 0:
             raise ConfigError(f"{ENV_PREFIX}{key.upper()}: must be greater than 0")
-    if settings.spool_enabled and settings.spool_after_seconds > settings.publish_timeout_seconds:
-        raise ConfigError("SMSHOOKS_SPOOL_AFTER_SECONDS: must not exceed SMSHOOKS_PUBLISH_TIMEOUT_SECONDS "
-                          "(the publish timeout is the outer bound)")
     if settings.opt_out_grace_business_days < 0:
         raise ConfigError("SMSHOOKS_OPT_OUT_GRACE_BUSINESS_DAYS: must be 0 or more")
     if settings.trusted_proxy_hops < 0:

@@ -57,7 +57,7 @@ class StatusSchema(InfobipSchema):
     description = described(fields.String)(allow_none=True, validate=validate.Length(max=1000))
 
 
-class ErrorSchema(InfobipSchema):
+class InfobipErrorSchema(InfobipSchema):
     """`error`: why a message failed; id 0 (NO_ERROR) on reports without one."""
 
     groupId = described(StrictInteger)(allow_none=True, validate=validate.Range(0, 10**6))
@@ -80,7 +80,7 @@ class DeliveryReportSchema(InfobipSchema):
 
     messageId = fields.String(required=True, validate=validate.Length(1, 128))
     status = fields.Nested(StatusSchema, required=True)
-    error = described(fields.Nested)(ErrorSchema, allow_none=True)
+    error = described(fields.Nested)(InfobipErrorSchema, allow_none=True)
     price = described(fields.Nested)(PriceSchema, allow_none=True)
     to = described(Address)(allow_none=True)
     sender = described(Address)(allow_none=True)  # SMS API v3; alphanumeric sender ids are common

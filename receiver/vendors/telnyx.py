@@ -91,7 +91,7 @@ class RecipientSchema(PartySchema):
     status = fields.String(required=True, validate=validate.Length(1, 64))
 
 
-class ErrorSchema(TelnyxSchema):
+class TelnyxErrorSchema(TelnyxSchema):
     """One `errors[]` entry: Telnyx's code and its title."""
 
     code = described(Code)(allow_none=True)
@@ -113,7 +113,7 @@ class OutboundSchema(TelnyxSchema):
     to = fields.List(fields.Raw(), required=True, validate=validate.Length(1, MAX_RECIPIENTS))  # read one by one
     cc = fields.List(fields.Raw(), allow_none=True, validate=validate.Length(max=MAX_RECIPIENTS))
     from_ = described(fields.Nested)(PartySchema, data_key="from", allow_none=True)
-    errors = described(fields.List)(fields.Nested(ErrorSchema), allow_none=True)
+    errors = described(fields.List)(fields.Nested(TelnyxErrorSchema), allow_none=True)
     parts = described(StrictInteger)(allow_none=True, validate=validate.Range(1, 255))
     cost = described(fields.Nested)(CostSchema, allow_none=True)
     sent_at = described(VendorTime)("iso", allow_none=True)

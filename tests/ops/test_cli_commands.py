@@ -60,7 +60,8 @@ def test_config_check_warns_about_every_enabled_vendor_without_authentication(ru
     result = run(["config", "check"], SMSHOOKS_CONFIG=str(config))
     assert result.exit_code == 0, result.output
     warned = {line.split("'")[1] for line in result.stderr.splitlines() if line.startswith("warning: vendor")}
-    assert warned == {"mobivate", "fortytwo", "twilio", "vonage", "generic", "sinch"}
+    assert warned == {"mobivate", "fortytwo", "twilio", "vonage", "generic", "sinch", "aws_sms", "telnyx", "plivo",
+                      "infobip", "bandwidth"}
     assert "vendor 'sinch' account 'open' has no authentication" in result.stderr
     assert "account 'eu'" not in result.stderr
     assert "vendor 'sinch' is enabled" not in result.stderr

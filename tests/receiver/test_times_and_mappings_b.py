@@ -79,7 +79,8 @@ def test_sinch_error_descriptions(vendor_status, code, expected):
 @pytest.mark.parametrize(
     ("vendor_status", "code", "expected"),
     [("canceled", None, "canceled"), ("undelivered", "30005", "unknown destination handset"),
-     ("failed", "30007", "message filtered by carrier"), ("failed", "21610", None), ("failed", None, None)],
+     ("failed", "30007", "message filtered by carrier"),
+     ("failed", "21610", "attempt to send to unsubscribed recipient"), ("failed", None, None)],
 )
 def test_twilio_error_descriptions(vendor_status, code, expected):
     assert twilio.error_description(vendor_status, code) == expected

@@ -36,9 +36,12 @@ READ_ROUTES = ["/v1/reports/reconciliation", "/v1/messages/twilio/SM1", "/v1/opt
 
 def scheme_settings(scheme: str, tolerance: int = 300) -> dict:
     """One auth scheme's configuration with test secrets."""
-    return {"scheme": scheme, "secret": WEBHOOK_KEY if scheme == "standard_webhooks" else SECRET,
-            "token": SECRET, "username": "user", "password": SECRET, "allow": ["203.0.113.0/24"],
-            "tolerance_seconds": tolerance}
+    settings = {"scheme": scheme, "secret": WEBHOOK_KEY if scheme == "standard_webhooks" else SECRET,
+                "token": SECRET, "username": "user", "password": SECRET, "allow": ["203.0.113.0/24"],
+                "tolerance_seconds": tolerance}
+    if scheme == "telnyx_signature":
+        settings["public_key"] = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="  # 32 bytes: an Ed25519 public key
+    return settings
 
 
 def routes() -> list[tuple[str, str, str, str]]:

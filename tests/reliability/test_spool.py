@@ -136,7 +136,8 @@ def test_a_full_disk_answers_503_and_never_a_200_without_a_durable_entry(
     spool_path = tiny_filesystem / "receiver.sqlite3"
     with client_maker(create_app, kafka_bootstrap_servers=proxied_broker.bootstrap_servers,
                       topic_prefix=topic_prefix, publish_timeout_seconds=2, spool_enabled=True,
-                      spool_path=str(spool_path), spool_after_seconds=0.2) as make:
+                      spool_path=str(spool_path), spool_after_seconds=0.2,
+                      rate_limit_per_source="100000/second", rate_limit_per_vendor="100000/second") as make:
         client = make()
         proxied_broker.proxy.cut()
         accepted, refused = [], 0
