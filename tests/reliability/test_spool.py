@@ -175,7 +175,8 @@ def test_a_receiver_killed_while_its_spool_holds_entries_forwards_them_after_res
             assert response.status_code == 200, response.text
             answered += response.json()["event_ids"]
         spool = Spool(tmp_path / "spool" / "receiver.sqlite3", max_bytes=1 << 30, max_age_seconds=3600)
-        assert spool.depth() == 30
+        # the 30 sent while Kafka was cut, and the first one too when a loaded machine missed its 0.5 s deadline
+        assert 30 <= spool.depth() <= 31
         for pid in [server.process.pid, *server.workers()]:
             os.kill(pid, signal.SIGKILL)  # no goodbye: whatever is not on disk is lost
         server.process.wait()
