@@ -120,12 +120,17 @@ class ConsentHistoryView(Schema):
     history = fields.List(fields.Nested(ConsentEntryView))
 
 
-class ComplianceReportView(Schema):
+class ReportRangeView(Schema):
+    """What every report answers with first: the range [from, to) it covers."""
+
+    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
+    to = fields.String(metadata={"format": "date-time"})
+
+
+class ComplianceReportView(ReportRangeView):
     """`GET /v1/reports/opt-outs?format=json`."""
 
     report = fields.String(metadata={"example": "opt-outs"})
-    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
-    to = fields.String(metadata={"format": "date-time"})
     now = fields.String(metadata={"format": "date-time"})
     scope = fields.String()
     grace_business_days = fields.Integer()
@@ -134,12 +139,10 @@ class ComplianceReportView(Schema):
     sent_after_opt_out = fields.Dict(metadata={"description": "{total, limit, items}: messages sent after opt-out"})
 
 
-class CostReportView(Schema):
+class CostReportView(ReportRangeView):
     """`GET /v1/reports/costs?format=json`: amounts are decimal strings, never summed across currencies."""
 
     report = fields.String(metadata={"example": "costs"})
-    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
-    to = fields.String(metadata={"format": "date-time"})
     now = fields.String(metadata={"format": "date-time"})
     group_by = fields.List(fields.String())
     columns = fields.List(fields.String())
@@ -148,12 +151,10 @@ class CostReportView(Schema):
     differing_messages = fields.Dict(metadata={"description": "{total, limit, items}: reported price != expected"})
 
 
-class FailureReportView(Schema):
+class FailureReportView(ReportRangeView):
     """`GET /v1/reports/failures?format=json`."""
 
     report = fields.String(metadata={"example": "failures"})
-    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
-    to = fields.String(metadata={"format": "date-time"})
     top = fields.Integer()
     vendors = fields.List(fields.Dict(), metadata={
         "description": "per vendor: failed_messages, other_messages and reasons [{rank, code, description, statuses, "
@@ -171,12 +172,10 @@ class SuppressionRowView(Schema):
     source_event_id = fields.String(allow_none=True)
 
 
-class ReportView(Schema):
+class ReportView(ReportRangeView):
     """`GET /v1/reports/reconciliation?format=json`."""
 
     report = fields.String(metadata={"example": "reconciliation"})
-    from_ = fields.String(data_key="from", metadata={"format": "date-time"})
-    to = fields.String(metadata={"format": "date-time"})
     now = fields.String(metadata={"format": "date-time"})
     group_by = fields.List(fields.String())
     settings = fields.Dict(metadata={"description": "the ages the report used (missing/unmatched hours)"})
