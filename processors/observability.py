@@ -309,7 +309,7 @@ def refresh_database_gauges(session_factory: Any, settings: Any) -> None:
     from sqlalchemy import func, select
 
     from processors.db.models import OutboxRecord, Receipt
-    from processors.handlers.reconciliation import count_missing_receipts, count_unmatched_receipts
+    from processors.reports.queries import count_missing_receipts, count_unmatched_receipts
 
     with session_factory() as session:
         PARKED.set(session.scalar(select(func.count()).select_from(Receipt).where(Receipt.parked)) or 0)

@@ -6,9 +6,10 @@ import logging
 import threading
 
 from processors import observability
+from processors.domain.delivery import prefetch_sent_messages
 from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
-from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, settle_parked, sweep_parked
+from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
 from processors.runtime import Processor, Stats, run
 from receiver.contract import (

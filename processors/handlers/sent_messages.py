@@ -7,9 +7,9 @@ from sqlalchemy import select, tuple_
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.handlers.clicks import attribute_earlier_clicks, attribute_waiting_clicks
-from processors.handlers.money import currency_code, to_nanos
-from processors.handlers.reconciliation import rematch_parked, rematch_receipts, sent_message_by_id
+from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
+from processors.domain.delivery import rematch_parked, rematch_receipts, sent_message_by_id
+from processors.domain.money import currency_code, to_nanos
 from receiver.contract import Envelope, digits_msisdn, normalize_message_id
 from receiver.contract import SentMessage as SentMessagePayload
 

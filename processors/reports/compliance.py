@@ -17,8 +17,8 @@ from sqlalchemy import Connection, and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
 from processors.db.models import OptOutHistory, SentMessage
-from processors.handlers.keywords import OPT_IN, OPT_OUT
-from processors.handlers.opt_outs import ACCOUNT_WIDE
+from processors.domain.consent import ACCOUNT_WIDE
+from processors.domain.keywords import OPT_IN, OPT_OUT
 from processors.reports.reconciliation import iso
 from smshooks.settings import Settings
 

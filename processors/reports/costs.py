@@ -16,9 +16,9 @@ from typing import Any
 from sqlalchemy import Connection, and_, case, func, literal, null, or_, select
 
 from processors.db.models import SentMessage
-from processors.handlers.money import from_nanos, to_nanos
-from processors.handlers.reconciliation import missing_receipts_condition
+from processors.domain.money import from_nanos, to_nanos
 from processors.reports import sql
+from processors.reports.queries import missing_receipts_condition
 from processors.reports.reconciliation import iso
 from smshooks.settings import Settings
 

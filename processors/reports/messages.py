@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import Connection, or_, select
 
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
-from processors.handlers.money import from_nanos
+from processors.domain.money import from_nanos
 from processors.reports.reconciliation import iso
 from receiver.contract import normalize_message_id
 

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Connection, Select, select
 
 from processors.db.models import OptOutHistory, OptOutState
-from processors.handlers.opt_outs import scope_key
+from processors.domain.consent import scope_key
 from processors.reports.reconciliation import iso
 from receiver.contract import digits_msisdn
 

@@ -6,7 +6,8 @@ import pytest
 from sqlalchemy import select
 
 from processors.db.models import OptOutHistory, OptOutState
-from processors.handlers.opt_outs import handle_inbound_message, is_opted_out
+from processors.domain.consent import is_opted_out
+from processors.handlers.opt_outs import handle_inbound_message
 from receiver.contract import Envelope
 from tests.processors.factories import inbound
 

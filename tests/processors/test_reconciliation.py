@@ -7,12 +7,9 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from processors.db.models import Receipt, SentMessage
-from processors.handlers.reconciliation import (
-    count_missing_receipts,
-    count_unmatched_receipts,
-    handle_receipt,
-)
+from processors.handlers.reconciliation import handle_receipt
 from processors.handlers.sent_messages import handle_sent_message
+from processors.reports.queries import count_missing_receipts, count_unmatched_receipts
 from receiver.contract import Envelope, MessageStatus
 from tests.processors.factories import BASE, at, receipt, sent
 

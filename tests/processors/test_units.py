@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from processors.handlers import statuses
-from processors.handlers.keywords import classify, keyword_sets, normalize_body
+from processors.domain import statuses
+from processors.domain.keywords import classify, keyword_sets, normalize_body
 from receiver.contract import normalize_message_id
 
 

@@ -16,7 +16,7 @@ from marshmallow import ValidationError
 from sqlalchemy import select
 
 from processors.db.models import MessagePart, SentMessage
-from processors.handlers.statuses import from_parts
+from processors.domain.statuses import from_parts
 from processors.reports.costs import CostRequest, build_cost_report
 from receiver.sent import canonical
 from smshooks.cli import main
