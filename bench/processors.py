@@ -33,12 +33,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 import psycopg  # noqa: E402
 import sqlalchemy  # noqa: E402
 
+from core.events import DeliveryReceipt, Envelope  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
-from receiver.contract import DeliveryReceipt, Envelope  # noqa: E402
-from smshooks.settings import load_settings  # noqa: E402
 
 Record = namedtuple("Record", "topic partition offset")
 BATCH = 500

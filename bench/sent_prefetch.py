@@ -21,12 +21,12 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.processors import create_database, drop_database  # noqa: E402
+from core.events import Envelope, SentMessage  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
-from receiver.contract import Envelope, SentMessage  # noqa: E402
-from smshooks.settings import load_settings  # noqa: E402
 
 
 def batch_of_sends(start: int, size: int) -> list[tuple[object, Envelope]]:

@@ -7,10 +7,10 @@ import logging
 import sys
 import threading
 
+from core.settings import load_settings
 from processors.db import upgrade
 from processors.registry import PROCESSORS, run_processors
 from processors.runtime import install_signal_handlers
-from smshooks.settings import load_settings
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,8 +21,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
-from smshooks.metrics_access import metrics_authorized
+from core.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
+from core.metrics_access import metrics_authorized
 
 log = logging.getLogger("smshooks.batches")
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from processors import observability
-from processors.domain.delivery import prefetch_sent_messages
-from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
-from processors.handlers.opt_outs import handle_inbound_message
-from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
-from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
-from processors.runtime import Processor, Stats, run
-from receiver.contract import (
+from core.events import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_INBOUND_MESSAGES,
     TOPIC_LINK_CLICKS,
@@ -24,7 +17,14 @@ from receiver.contract import (
     LinkClick,
     SentMessage,
 )
-from smshooks.settings import Settings
+from core.settings import Settings
+from processors import observability
+from processors.domain.delivery import prefetch_sent_messages
+from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
+from processors.handlers.opt_outs import handle_inbound_message
+from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
+from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
+from processors.runtime import Processor, Stats, run
 
 log = logging.getLogger(__name__)
 

@@ -16,16 +16,17 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, Operation
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.events import Envelope, InvalidEvent, topic_name, utc_now
+from core.kafka_clients import build
+from core.settings import Settings
+from core.topics import create_missing_topics
 from processors import observability
 from processors.db.chunks import in_chunks
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.models import ProcessedEvent
 from processors.db.uow import UnitOfWork
 from processors.relay import relay_all
-from processors.topics import dead_letter_topic, ensure_topics
-from receiver.contract import Envelope, InvalidEvent, topic_name, utc_now
-from smshooks.kafka_clients import build
-from smshooks.settings import Settings
+from processors.topics import dead_letter_topic
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +263,7 @@ class ProcessorLoop:
         topics += [topic_name(self.settings.topic_prefix, t) for t in self.processor.outputs]
         while not self.stop_flag.is_set():
             try:
-                ensure_topics(self.settings, topics)
+                create_missing_topics(self.settings, topics)
                 self.producer = make_producer(self.settings)
                 self.consumer = make_consumer(self.processor, self.settings)
                 return True

@@ -10,8 +10,8 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
+from core.settings import Settings, load_settings
 from receiver.proxies import TrustedProxies
-from smshooks.settings import Settings, load_settings
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 

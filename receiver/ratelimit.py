@@ -11,8 +11,8 @@ from collections import defaultdict
 from limits import parse_many, storage, strategies
 from limits.storage import MovingWindowSupport, Storage
 
+from core.settings import KNOWN_VENDORS, Settings
 from receiver.errors import RateLimited
-from smshooks.settings import KNOWN_VENDORS, Settings
 
 # The bucket of every vendor segment we do not serve: they all answer 404, and keying on the raw URL segment
 # would give an attacker one new key (memory) per random path.

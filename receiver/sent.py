@@ -14,8 +14,9 @@ from typing import Any
 from flask import Blueprint, Response, current_app, g, request
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from core.events import Envelope, SentMessage, digits_msisdn, normalize_message_id, sinch_message_id, utc_now
+from core.settings import KNOWN_VENDORS
 from receiver.auth import equal
-from receiver.contract import Envelope, SentMessage, digits_msisdn, normalize_message_id, sinch_message_id, utc_now
 from receiver.errors import ConstraintViolation, PayloadTooLarge, Unauthorized, validation_error
 from receiver.fields import Address, Msisdn, StrictInteger, VendorTime
 from receiver.openapi import add_paths, error_responses
@@ -27,7 +28,6 @@ from receiver.vendors.base import shared_schema
 from receiver.vendors.mobivate import message_id as mobivate_message_id
 from receiver.vendors.telnyx import message_id as telnyx_message_id
 from receiver.views import accepted, publish, read_body
-from smshooks.settings import KNOWN_VENDORS
 
 log = logging.getLogger(__name__)
 bp = Blueprint("sent_messages", __name__)

@@ -19,6 +19,8 @@ from flask import Blueprint, Flask, Response, current_app, jsonify, request, str
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
+from core.events import digits_msisdn, utc_now
+from core.settings import KNOWN_VENDORS, Settings
 from processors.db.engine import make_engine
 from processors.reports import params
 from processors.reports.compliance import ComplianceRequest, build_compliance_report
@@ -42,9 +44,7 @@ from processors.reports.opt_outs import (
     suppression_rows,
 )
 from processors.reports.reconciliation import ReportRequest, build_report
-from receiver.contract import digits_msisdn, utc_now
 from receiver.errors import ConstraintViolation, InvalidParameterFormat, NotFound, ServiceUnavailable, Unauthorized
-from smshooks.settings import KNOWN_VENDORS, Settings
 
 bp = Blueprint("read_api", __name__)
 ENGINE = "smshooks.read_engine"

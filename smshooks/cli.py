@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from smshooks.settings import ConfigError, load_settings
+from core.settings import ConfigError, load_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

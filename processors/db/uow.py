@@ -7,9 +7,9 @@ from typing import Any
 from sqlalchemy import inspect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
+from core.events import Envelope, topic_name, utc_now
+from core.settings import Settings
 from processors.db.models import OutboxRecord, SentMessage
-from receiver.contract import Envelope, topic_name, utc_now
-from smshooks.settings import Settings
 
 
 class UnitOfWork:

@@ -8,10 +8,10 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.events import DeliveryReceipt, Envelope, OptOut, digits_msisdn
 from processors.db.models import OptOutHistory, OptOutState
 from processors.db.uow import UnitOfWork
 from processors.domain import keywords
-from receiver.contract import DeliveryReceipt, Envelope, OptOut, digits_msisdn
 
 ACCOUNT_WIDE = "*"
 

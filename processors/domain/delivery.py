@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
+from core.events import DeliveryReceipt, Envelope, MessageStatus, normalize_message_id
+from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import statuses
 from processors.domain.money import currency_code, to_nanos
-from receiver.contract import DeliveryReceipt, Envelope, MessageStatus, normalize_message_id
-from receiver.contract import SentMessage as SentMessagePayload
 
 
 def locked(statement: Select) -> Select:

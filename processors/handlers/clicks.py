@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core.events import Envelope, LinkClick, digits_msisdn, normalize_message_id
 from processors.db.chunks import in_chunks
 from processors.db.models import Click
 from processors.db.uow import UnitOfWork
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.domain.delivery import sent_message_by_id, stored_sent_messages_awaited
-from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
 
 
 def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from core.events import Envelope, InboundMessage, digits_msisdn
 from processors.db.uow import UnitOfWork
 from processors.domain import keywords
 from processors.domain.consent import KEYWORD, ConsentSignal, record_consent
-from receiver.contract import Envelope, InboundMessage, digits_msisdn
 
 
 def handle_inbound_message(envelope: Envelope, uow: UnitOfWork) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from core.events import DeliveryReceipt, Envelope, digits_msisdn, normalize_message_id
 from processors.db.chunks import in_chunks
 from processors.db.models import Receipt, SentMessage
 from processors.db.uow import UnitOfWork
@@ -16,7 +17,6 @@ from processors.domain.delivery import (
     rematch_receipts,
     stored_sent_messages_awaited,
 )
-from receiver.contract import DeliveryReceipt, Envelope, digits_msisdn, normalize_message_id
 
 
 def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:

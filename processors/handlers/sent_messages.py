@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from sqlalchemy import select, tuple_
 
+from core.events import Envelope, digits_msisdn, normalize_message_id
+from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.domain.delivery import rematch_parked, rematch_receipts, sent_message_by_id
 from processors.domain.money import currency_code, to_nanos
-from receiver.contract import Envelope, digits_msisdn, normalize_message_id
-from receiver.contract import SentMessage as SentMessagePayload
 
 # Fields a later sent-message event for the same (vendor, message id) may correct; status never changes here.
 DESCRIPTIVE = ("raw_message_id", "batch_id", "campaign_id", "client_ref", "recipient", "sender", "parts",

@@ -6,10 +6,10 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
+from core.events import normalize_message_id
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.domain.money import from_nanos
 from processors.reports.reconciliation import iso
-from receiver.contract import normalize_message_id
 
 
 def message_status(connection: Connection, vendor: str, message_id: str) -> dict[str, Any] | None:

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import ColumnElement, and_, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from core.events import FINAL_STATUSES, utc_now
+from core.settings import Settings
 from processors.db.models import Receipt, SentMessage
-from receiver.contract import FINAL_STATUSES, utc_now
-from smshooks.settings import Settings
 
 
 def unmatched_receipts_condition(settings: Settings, now: datetime | None = None) -> ColumnElement[bool]:

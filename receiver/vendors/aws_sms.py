@@ -39,7 +39,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
 from receiver.errors import Forbidden, InvalidJson, ServiceUnavailable, Unauthorized, UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, StrictInteger, VendorTime, described
 from receiver.parsing import parse_json

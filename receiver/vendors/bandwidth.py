@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, InboundMessage, Payload, digits_msisdn
+from core.events import DeliveryReceipt, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from receiver.contract import Envelope, Payload
+from core.events import Envelope, Payload
 from receiver.errors import ApiError, UnknownAccount, UnknownCallbackType, validation_error
 
 KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import DeliveryReceipt, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, digits_msisdn, normalize_message_id
 from receiver.errors import UnknownCallbackType
 from receiver.fields import Address, Code, Msisdn, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema

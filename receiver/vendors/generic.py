@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import RECEIPT_STATUSES, DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn
+from core.events import RECEIPT_STATUSES, DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn
 from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 

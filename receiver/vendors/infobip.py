@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
 from receiver import smpp
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
 from receiver.fields import MESSAGE_TEXT, Address, Code, DataCoding, Hex, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema, text_ack
 from receiver.vendors.fortytwo import SMPP_STATUSES

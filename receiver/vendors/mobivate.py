@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
 from receiver.fields import Address, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn, normalize_message_id
 from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
 from receiver.errors import FORMAT_PREFIX
 from receiver.fields import Address, Base64, Code, Hex, StrictInteger, VendorTime, described
 from receiver.vendors.base import (

@@ -15,7 +15,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, InboundMessage, Payload, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, Payload, digits_msisdn, normalize_message_id
 from receiver.errors import UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, served_entries, shared_schema

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn
+from core.events import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema

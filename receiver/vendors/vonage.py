@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, SHORT_TEXT, Address, Code, Hex, StrictInteger, VendorTime, described, warn
 from receiver.vendors import vonage_messages
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema

@@ -34,7 +34,7 @@ def check(ctx: click.Context) -> None:
       SMSHOOKS_CONFIG=config.example.toml smshooks config check
       SMSHOOKS_DATABASE_URL=postgresql+psycopg://u:p@db/smshooks smshooks config check
     """
-    from smshooks.settings import KNOWN_VENDORS
+    from core.settings import KNOWN_VENDORS
 
     settings = settings_from(ctx)
     data = masked(dataclasses.asdict(settings))

@@ -6,8 +6,8 @@ import json
 
 import click
 
+from core.settings import KNOWN_VENDORS
 from smshooks.cli import settings_from
-from smshooks.settings import KNOWN_VENDORS
 
 
 @click.command("message")

@@ -6,10 +6,10 @@ import pytest
 import sqlalchemy
 from sqlalchemy.orm import Session
 
+from core.events import Envelope
 from processors.db import upgrade
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.uow import UnitOfWork
-from receiver.contract import Envelope
 from tests.processors.factories import settings_for
 
 

@@ -11,10 +11,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from processors.registry import PROCESSORS, run_processors
-from processors.runtime import Processor, run
-from processors.topics import ensure_topics
-from receiver.contract import (
+from core.events import (
     ALL_TOPICS,
     DeliveryReceipt,
     Envelope,
@@ -24,7 +21,10 @@ from receiver.contract import (
     SentMessage,
     topic_name,
 )
-from smshooks.settings import Settings
+from core.settings import Settings
+from core.topics import create_missing_topics
+from processors.registry import PROCESSORS, run_processors
+from processors.runtime import Processor, run
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -91,7 +91,7 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
         "sweep_interval_seconds": 1.0,
     }
     values.update(overrides)
-    from smshooks.settings import load_settings
+    from core.settings import load_settings
 
     return load_settings(environ={}, overrides=values)
 
@@ -99,7 +99,7 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
 def create_all_topics(settings: Settings) -> None:
     """Create every contract topic (and DLQs) under the test prefix before publishing."""
     names = [topic_name(settings.topic_prefix, t) for t in ALL_TOPICS]
-    ensure_topics(settings, names + [f"{n}.dlq" for n in names])
+    create_missing_topics(settings, names + [f"{n}.dlq" for n in names])
 
 
 def publish(settings: Settings, payloads: Iterable[Payload]) -> list[Envelope]:

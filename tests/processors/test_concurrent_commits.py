@@ -17,13 +17,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
+from core.events import Envelope, normalize_message_id
 from processors.db.models import Click, Receipt, SentMessage
 from processors.domain.delivery import apply_receipt, prefetch_sent_messages, rematch_parked
 from processors.handlers.clicks import handle_click, settle_clicks
 from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
 from processors.runtime import is_transient
-from receiver.contract import Envelope, normalize_message_id
 from tests.processors.factories import click, receipt, sent
 from tests.processors.test_reconciliation import apply, one_sent, receipts_of
 

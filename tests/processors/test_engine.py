@@ -10,10 +10,10 @@ import sqlalchemy
 from kafka import TopicPartition
 from sqlalchemy.exc import OperationalError
 
+from core.settings import load_settings
 from processors.db.engine import POSTGRES_OPTIONS, make_engine, postgres_connect_args
 from processors.registry import PROCESSORS
 from processors.runtime import ProcessorLoop, is_transient
-from smshooks.settings import load_settings
 
 
 def test_guards_apply_to_postgresql_only_and_the_url_wins():

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
+from core.events import Envelope, MessageStatus
 from processors.db.models import Receipt, SentMessage
 from processors.handlers.reconciliation import handle_receipt
 from processors.handlers.sent_messages import handle_sent_message
 from processors.reports.queries import count_missing_receipts, count_unmatched_receipts
-from receiver.contract import Envelope, MessageStatus
 from tests.processors.factories import BASE, at, receipt, sent
 
 
@@ -172,8 +172,8 @@ def test_unmatched_and_missing_counters(make_uow, session):
 
 def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, session):
     """Both processors committing at once: the send is stored without seeing the parked receipt; the sweep fixes it."""
+    from core.events import normalize_message_id
     from processors.handlers.reconciliation import sweep_parked
-    from receiver.contract import normalize_message_id
 
     apply(make_uow, receipt("mobivate", "ABC", "delivered", 20))
     payload = sent("mobivate", "abc")
@@ -199,9 +199,9 @@ def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, sessio
 
 def test_click_sweep_attributes_a_click_stranded_by_concurrent_commits(make_uow, session):
     """A click consumed while its sent message was being committed is attributed by the clicks sweep."""
+    from core.events import normalize_message_id
     from processors.db.models import Click
     from processors.handlers.clicks import handle_click, sweep_unattributed_clicks
-    from receiver.contract import normalize_message_id
     from tests.processors.factories import click
 
     uow = make_uow()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from core.events import normalize_message_id
 from processors.domain import statuses
 from processors.domain.keywords import classify, keyword_sets, normalize_body
-from receiver.contract import normalize_message_id
 
 
 @pytest.mark.parametrize(

@@ -25,8 +25,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from core.settings import ConfigError, load_settings
 from receiver.vendors import aws_sms
-from smshooks.settings import ConfigError, load_settings
 
 RECEIPTS = "/v1/callbacks/aws_sms/delivery-receipts"
 INBOUND = "/v1/callbacks/aws_sms/inbound-messages"

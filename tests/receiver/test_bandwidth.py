@@ -229,7 +229,7 @@ def test_application_id_is_checked_against_account_ids(make_client, published):
 
 
 def test_bandwidth_cannot_be_configured_with_a_signature_it_does_not_send():
-    from smshooks.settings import ConfigError, load_settings
+    from core.settings import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match="bandwidth cannot send 'standard_webhooks'"):
         load_settings({}, {"vendors": {"bandwidth": {"auth": [{"scheme": "standard_webhooks", "secret": "whsec_x"}]}}})

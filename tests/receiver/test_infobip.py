@@ -259,7 +259,7 @@ def test_url_token_for_a_per_message_notify_url(make_client):
 
 
 def test_infobip_cannot_be_configured_with_a_scheme_it_cannot_send():
-    from smshooks.settings import ConfigError, load_settings
+    from core.settings import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match="infobip cannot send 'bearer'"):
         load_settings({}, {"vendors": {"infobip": {"auth": [{"scheme": "bearer", "token": "t"}]}}})

@@ -12,9 +12,9 @@ from urllib.parse import urlencode
 import pytest
 
 import receiver.auth
+from core.settings import VENDOR_AUTH_SCHEMES
 from processors.db import upgrade
 from receiver.vendors import load_adapters
-from smshooks.settings import VENDOR_AUTH_SCHEMES
 from tests.receiver.conftest import client_maker
 from tests.receiver.test_auth import (
     GENERIC_RECEIPT,

@@ -12,10 +12,10 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from core.events import normalize_message_id
 from processors.db import upgrade
 from processors.db.models import OptOutHistory, ProcessedEvent, Receipt, SentMessage
 from processors.registry import PROCESSORS
-from receiver.contract import normalize_message_id
 from tests.processors.factories import create_all_topics, inbound, publish, receipt, sent, settings_for, wait_for
 from tests.processors.test_crash_safety import start_processors
 from tests.reliability.proxy import CuttableProxy

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.events import DeliveryReceipt, Envelope, InboundMessage, LinkClick, SentMessage
+from core.settings import Settings, load_settings
 from processors.db import upgrade
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.uow import UnitOfWork
@@ -11,8 +13,6 @@ from processors.handlers.clicks import handle_click
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt
 from processors.handlers.sent_messages import handle_sent_message
-from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, LinkClick, SentMessage
-from smshooks.settings import Settings, load_settings
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 3, tzinfo=UTC)

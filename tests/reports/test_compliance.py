@@ -180,11 +180,11 @@ def test_cli_report_and_history(sqlite_url, tmp_path, monkeypatch):
 
 def test_two_refusals_for_one_number_in_one_batch(sqlite_url, connect):
     """One unit of work, as a consumer batch: the second refusal is history only, not a second consent row."""
+    from core.events import Envelope
     from processors.db.engine import make_engine, make_session_factory
     from processors.db.uow import UnitOfWork
     from processors.handlers.reconciliation import handle_receipt
     from processors.reports.opt_outs import consent_history
-    from receiver.contract import Envelope
 
     settings = apply(data.compliance_settings(sqlite_url), [])
     engine = make_engine(sqlite_url)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from smshooks.settings import VENDOR_AUTH_SCHEMES, ConfigError, load_settings, secret_counts
+from core.settings import VENDOR_AUTH_SCHEMES, ConfigError, load_settings, secret_counts
 from tests.conftest import git_root
 
 

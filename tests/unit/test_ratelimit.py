@@ -9,9 +9,9 @@ import time
 
 import pytest
 
+from core.settings import KNOWN_VENDORS, load_settings
 from receiver.errors import RateLimited
 from receiver.ratelimit import UNKNOWN_VENDOR, CallbackRateLimiter, vendor_key
-from smshooks.settings import KNOWN_VENDORS, load_settings
 
 
 def limiter(per_vendor: str = "1000000/second", per_source: str = "1000000/second") -> CallbackRateLimiter:

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from smshooks.settings import ConfigError, Settings, load_settings
+from core.settings import ConfigError, Settings, load_settings
 from tests.conftest import git_root
 
 EXAMPLE = git_root() / "config.example.toml"
