@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import importlib
 import pkgutil
+from collections.abc import Callable
 
 from receiver.vendors.base import VendorAdapter, as_given
 
@@ -39,7 +40,12 @@ def auth_catalog() -> dict[str, tuple[str, ...]]:
     return {adapter.name: adapter.auth_schemes for adapter in _adapters() if adapter.kinds}
 
 
+@functools.cache
+def _rules() -> dict[str, Callable[[str], str]]:
+    """{vendor: its message-id rule}, built once: the processors call it for every event."""
+    return {adapter.name: adapter.canonical_id for adapter in _adapters()}
+
+
 def canonical_message_id(vendor: str, message_id: str) -> str:
     """The vendor's own spelling rule for its message ids (an unknown vendor's id as given)."""
-    adapter = load_adapters().get(vendor)
-    return (adapter.canonical_id if adapter else as_given)(message_id)
+    return _rules().get(vendor, as_given)(message_id)

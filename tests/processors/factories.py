@@ -158,7 +158,8 @@ def running(settings: Settings, names: Iterable[str] = tuple(PROCESSORS)):
 
 def running_processor(processor: Processor, settings: Settings):
     """Run one (test-built) processor in a background thread for the block; `outcome["stats"]` after it."""
-    return _in_background(lambda stop: run(processor, settings, stop))
+    return _in_background(lambda stop: run(processor, settings, stop, clients=KafkaClients(settings),
+                                           canonical_id=canonical_message_id))
 
 
 @contextmanager
