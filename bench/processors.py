@@ -27,18 +27,21 @@ from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from processors.clients import KafkaClients
+from receiver.vendors import canonical_message_id
+
 # This file is named like the package it measures: keep its folder off the path so `processors` is the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 import psycopg  # noqa: E402
 import sqlalchemy  # noqa: E402
 
+from core.events import DeliveryReceipt, Envelope  # noqa: E402
+from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
-from receiver.contract import DeliveryReceipt, Envelope  # noqa: E402
-from smshooks.settings import load_settings  # noqa: E402
 
 Record = namedtuple("Record", "topic partition offset")
 BATCH = 500
@@ -136,7 +139,8 @@ def run_processor(url: str, envelopes: list[Envelope]) -> float:
     """Receipts per second through the processors' batch path."""
     settings = load_settings(environ={}, overrides={"database_url": url})
     engine = make_engine(url)
-    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine))
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine),
+                         clients=KafkaClients(settings), canonical_id=canonical_message_id)
     decoded = [(Record("bench", 0, offset), envelope) for offset, envelope in enumerate(envelopes)]
     started = time.perf_counter()
     for start in range(0, len(decoded), BATCH):

@@ -27,8 +27,8 @@ def create_acking_app() -> Flask:
 
     Our full path against this one is the cost of everything we do besides validating and the Kafka ack.
     """
+    from core.settings import load_settings
     from receiver.confluent_publisher import ConfluentPublisher
-    from smshooks.settings import load_settings
 
     acking = Flask(__name__)
     publisher = ConfluentPublisher(load_settings())

@@ -24,10 +24,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 import sqlalchemy  # noqa: E402
 
+from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.reports.formats import to_json  # noqa: E402
 from processors.reports.reconciliation import ReportRequest, build_report  # noqa: E402
-from smshooks.settings import load_settings  # noqa: E402
 
 VENDORS = ("twilio", "sinch", "vonage", "mobivate")
 COUNTRIES = ("GB", "US", "FR", "DE", "ES", "IT", "NL", "IE")

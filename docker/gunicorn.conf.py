@@ -53,9 +53,9 @@ logconfig_dict = {
     "formatters": {
         # the app's formatter and masking: gunicorn's own lines (a request line, a traceback) can carry a URL
         # token, a number or a credential too
-        "json": {"()": "smshooks.logs.json_formatter"},
+        "json": {"()": "core.logs.json_formatter"},
     },
-    "filters": {"mask": {"()": "smshooks.logs.MaskingFilter"}},
+    "filters": {"mask": {"()": "core.logs.MaskingFilter"}},
     "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json", "stream": "ext://sys.stderr",
                             "filters": ["mask"]}},
     # the root logger is the app's (receiver.observability adds a masking JSON handler in each worker)

@@ -21,8 +21,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 
-from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
-from smshooks.metrics_access import metrics_authorized
+from core.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
+from core.metrics_access import metrics_authorized
 
 log = logging.getLogger("smshooks.batches")
 
@@ -309,7 +309,7 @@ def refresh_database_gauges(session_factory: Any, settings: Any) -> None:
     from sqlalchemy import func, select
 
     from processors.db.models import OutboxRecord, Receipt
-    from processors.handlers.reconciliation import count_missing_receipts, count_unmatched_receipts
+    from processors.reports.queries import count_missing_receipts, count_unmatched_receipts
 
     with session_factory() as session:
         PARKED.set(session.scalar(select(func.count()).select_from(Receipt).where(Receipt.parked)) or 0)

@@ -5,13 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 
-from processors import observability
-from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
-from processors.handlers.opt_outs import handle_inbound_message
-from processors.handlers.reconciliation import handle_receipt, prefetch_sent_messages, settle_parked, sweep_parked
-from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
-from processors.runtime import Processor, Stats, run
-from receiver.contract import (
+from core.events import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_INBOUND_MESSAGES,
     TOPIC_LINK_CLICKS,
@@ -23,7 +17,16 @@ from receiver.contract import (
     LinkClick,
     SentMessage,
 )
-from smshooks.settings import Settings
+from core.settings import Settings
+from processors import observability
+from processors.clients import KafkaClients
+from processors.db.uow import CanonicalId
+from processors.domain.delivery import prefetch_sent_messages
+from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
+from processors.handlers.opt_outs import handle_inbound_message
+from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
+from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
+from processors.runtime import Processor, Stats, run
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +65,12 @@ PROCESSORS: dict[str, Processor] = {
 
 
 def run_processors(
-    names: list[str] | tuple[str, ...], settings: Settings, stop_flag: threading.Event
+    names: list[str] | tuple[str, ...], settings: Settings, stop_flag: threading.Event, *,
+    clients: KafkaClients, canonical_id: CanonicalId,
 ) -> dict[str, Stats]:
     """Run the named processors (all when empty), one thread each, until `stop_flag` is set.
+
+    The caller hands in the Kafka clients' maker and the vendors' message-id rules (see `smshooks process`).
 
     If one processor dies of a non-transient error the others are stopped and the error is re-raised.
     Production runs one processor per process (same call, one name); scale up to the partition count.
@@ -82,7 +88,7 @@ def run_processors(
 
     def _target(name: str) -> None:
         try:
-            results[name] = run(PROCESSORS[name], settings, stop_flag)
+            results[name] = run(PROCESSORS[name], settings, stop_flag, clients=clients, canonical_id=canonical_id)
         except BaseException as error:
             log.exception("processor %s died", name)
             failures.append(error)

@@ -6,8 +6,8 @@ from kafka import KafkaProducer
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from core.events import utc_now
 from processors.db.models import OutboxRecord
-from receiver.contract import utc_now
 
 RELAY_BATCH = 500
 

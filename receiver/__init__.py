@@ -9,8 +9,8 @@ from typing import Any
 from flask import Flask, g, request
 from werkzeug.exceptions import HTTPException
 
+from core.settings import Settings, load_settings
 from receiver.proxies import TrustedProxies
-from smshooks.settings import Settings, load_settings
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,128}$")
 
@@ -49,11 +49,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from receiver import health, observability, openapi, views
     from receiver.ratelimit import CallbackRateLimiter
     from receiver.spooling import make_spooling_publisher
-    from receiver.vendors import load_adapters
+    from receiver.vendors import auth_catalog, load_adapters
 
     test_config = dict(test_config or {})
     publisher = test_config.pop("publisher", None)
-    settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config)
+    settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config,
+                                                                                 vendors=auth_catalog())
     app = ReceiverFlask(__name__)
     # `//` in a path must not be answered with a 308 redirect (undocumented; vendors do not follow it): 404
     app.url_map.merge_slashes = False

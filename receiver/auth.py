@@ -17,8 +17,8 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from nacl.exceptions import BadSignatureError
 from nacl.signing import VerifyKey
 
+from core.settings import AuthScheme, standard_webhooks_key
 from receiver.errors import Unauthorized
-from smshooks.settings import AuthScheme, standard_webhooks_key
 
 
 @dataclass(frozen=True)

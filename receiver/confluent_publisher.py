@@ -15,9 +15,9 @@ import time
 
 from confluent_kafka import KafkaError, KafkaException, Producer
 
-from receiver.contract import ALL_TOPICS, topic_name
+from core.events import ALL_TOPICS, topic_name
+from core.settings import Settings
 from receiver.publisher import Publisher, PublishUnavailable, Record
-from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.05

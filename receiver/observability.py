@@ -20,11 +20,11 @@ from prometheus_client import (
 )
 from prometheus_client import multiprocess as prometheus_multiprocess
 
-from receiver.contract import TOPIC_CALLBACKS_REJECTED
+from core.events import TOPIC_CALLBACKS_REJECTED
+from core.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
+from core.metrics_access import metrics_authorized
 from receiver.vendors.base import KINDS
 from receiver.views import redacted_path
-from smshooks.logs import MaskingFilter, configure_logging, json_handler, mask  # noqa: F401 - re-exported
-from smshooks.metrics_access import metrics_authorized
 
 log = logging.getLogger("smshooks.requests")
 bp = Blueprint("observability", __name__)

@@ -11,10 +11,10 @@ import time
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from receiver.contract import ALL_TOPICS, Envelope, topic_name
-from smshooks.kafka_clients import build
-from smshooks.settings import Settings
-from smshooks.topics import ensure_topics
+from core.events import ALL_TOPICS, Envelope, topic_name
+from core.kafka_clients import build
+from core.settings import Settings
+from core.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import parse_qsl
 
-from receiver.contract import Envelope
+from core.events import Envelope
+from core.settings import Settings
 from receiver.errors import ApiError, ConstraintViolation, NotFound, PayloadTooLarge
 from receiver.parsing import payload_format
 from receiver.vendors.base import CallbackContext, VendorAdapter
 from receiver.views import events_from
-from smshooks.settings import Settings
 
 
 class StillRejected(Exception):

@@ -17,11 +17,11 @@ from kafka import KafkaConsumer, TopicPartition
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 
-from receiver.contract import Envelope, topic_name
+from core.events import Envelope, topic_name
+from core.kafka_clients import build
+from core.settings import Settings
 from receiver.publisher import KafkaKnownDown, Publisher, PublishUnavailable, Record, make_publisher
 from receiver.spool import Forwarder, Spool, SpooledRecord, SpoolUnavailable
-from smshooks.kafka_clients import build
-from smshooks.settings import Settings
 
 log = logging.getLogger(__name__)
 SPOOLED = Counter("smshooks_spooled_records_total", "Records kept in the spool because Kafka did not ack in time.")

@@ -14,8 +14,8 @@ from flask import Blueprint, Request, Response, current_app, g, jsonify, request
 from marshmallow import ValidationError
 from prometheus_client import Counter
 
+from core.events import TOPIC_CALLBACKS_REJECTED, Envelope, Payload, rejected_record, utc_now
 from receiver.auth import CallbackRequest, authenticate, parse_query
-from receiver.contract import TOPIC_CALLBACKS_REJECTED, Envelope, Payload, rejected_record, utc_now
 from receiver.errors import (
     ApiError,
     InvalidJson,

@@ -93,7 +93,7 @@ COMMON = {
     "controller.listener.names": "CONTROLLER",
     "inter.broker.listener.name": "PLAINTEXT",
     "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-    # as docker/compose.yaml: smshooks creates its topics itself (smshooks/topics.py), a typo must not create one
+    # as docker/compose.yaml: smshooks creates its topics itself (core/topics.py), a typo must not create one
     "auto.create.topics.enable": "false",
     "offsets.topic.replication.factor": "1",
     "offsets.topic.num.partitions": "5",

@@ -19,11 +19,11 @@ from kafka import KafkaProducer
 from marshmallow import ValidationError
 from tqdm import tqdm
 
-from receiver.contract import TOPIC_SENT_MESSAGES, Envelope, InvalidEvent, SentMessage, topic_name, utc_now
+from core.events import TOPIC_SENT_MESSAGES, Envelope, InvalidEvent, SentMessage, topic_name, utc_now
+from core.kafka_clients import build
+from core.settings import Settings
+from core.topics import ensure_topics
 from receiver.sent import canonical
-from smshooks.kafka_clients import build
-from smshooks.settings import Settings
-from smshooks.topics import ensure_topics
 
 
 @dataclass

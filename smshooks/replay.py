@@ -16,10 +16,10 @@ from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from receiver.contract import TOPIC_CALLBACKS_REJECTED, topic_name
+from core.events import TOPIC_CALLBACKS_REJECTED, topic_name
+from core.settings import Settings
 from receiver.replay import StillRejected, replay
 from receiver.vendors import load_adapters
-from smshooks.settings import Settings
 
 BATCH = 500
 # event ids remembered to skip a second copy in one run (a vendor retried a rejected callback): bounded memory

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from sqlalchemy import select
 
-from sqlalchemy import select, update
-
+from core.events import Envelope, LinkClick, digits_msisdn
 from processors.db.chunks import in_chunks
-from processors.db.models import Click, SentMessage
+from processors.db.models import Click
 from processors.db.uow import UnitOfWork
-from processors.handlers.reconciliation import sent_message_by_id, stored_sent_messages_awaited
-from receiver.contract import Envelope, LinkClick, digits_msisdn, normalize_message_id
+from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
+from processors.domain.delivery import sent_message_by_id, stored_sent_messages_awaited
 
 
 def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     """Store the click; campaign and batch come from the sent message, else from the click itself."""
     payload = envelope.payload
     assert isinstance(payload, LinkClick)
-    message_id = normalize_message_id(payload.vendor, payload.message_id)
+    message_id = uow.canonical_id(payload.vendor, payload.message_id)
     sent = sent_message_by_id(uow.session, payload.vendor, message_id)
     uow.session.add(
         Click(
@@ -38,14 +37,6 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     )
 
 
-def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
-    """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
-    uow.session.execute(
-        update(Click)
-        .where(Click.vendor == sent.vendor, Click.message_id == sent.message_id, Click.sent_message_id.is_(None))
-        .values(sent_message_id=sent.id, campaign_id=sent.campaign_id, batch_id=sent.batch_id)
-        .execution_options(synchronize_session=False)
-    )
 
 
 def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
@@ -60,15 +51,6 @@ def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
     return len(sent_messages)
 
 
-def attribute_waiting_clicks(uow: UnitOfWork, keys: Iterable[tuple[str, str]]) -> int:
-    """Attribute the clicks of each (vendor, message id) whose sent message exists by now; returns how many did."""
-    attributed = 0
-    for vendor, message_id in keys:
-        sent = sent_message_by_id(uow.session, vendor, message_id)
-        if sent is not None:
-            attribute_earlier_clicks(uow, sent)
-            attributed += 1
-    return attributed
 
 
 def settle_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> int:

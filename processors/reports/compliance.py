@@ -16,11 +16,11 @@ from typing import Any
 from sqlalchemy import Connection, and_, exists, or_, select
 from sqlalchemy.orm import aliased
 
+from core.settings import Settings
 from processors.db.models import OptOutHistory, SentMessage
-from processors.handlers.keywords import OPT_IN, OPT_OUT
-from processors.handlers.opt_outs import ACCOUNT_WIDE
+from processors.domain.consent import ACCOUNT_WIDE
+from processors.domain.keywords import OPT_IN, OPT_OUT
 from processors.reports.reconciliation import iso
-from smshooks.settings import Settings
 
 SENT_AFTER_COLUMNS = (
     "vendor", "message_id", "recipient", "sender", "sent_at", "opted_out_at", "keyword", "source", "evidence",

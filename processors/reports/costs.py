@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal, null, or_, select
 
+from core.settings import Settings
 from processors.db.models import SentMessage
-from processors.handlers.money import from_nanos, to_nanos
-from processors.handlers.reconciliation import missing_receipts_condition
+from processors.domain.money import from_nanos, to_nanos
 from processors.reports import sql
+from processors.reports.queries import missing_receipts_condition
 from processors.reports.reconciliation import iso
-from smshooks.settings import Settings
 
 NOT_DELIVERED = ("failed", "expired", "rejected")
 COUNTS = ("messages", "messages_billed", "billed_segments", "delivered_billed", "messages_not_delivered",

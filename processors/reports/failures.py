@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, and_, func, select
 
 from processors.db.models import Receipt, SentMessage
-from processors.handlers import statuses
+from processors.domain import statuses
 from processors.reports.reconciliation import iso
 
 NOT_DELIVERED = ("failed", "expired", "rejected")

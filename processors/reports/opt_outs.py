@@ -11,10 +11,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, select
 
+from core.events import digits_msisdn
 from processors.db.models import OptOutHistory, OptOutState
-from processors.handlers.opt_outs import scope_key
+from processors.domain.consent import scope_key
 from processors.reports.reconciliation import iso
-from receiver.contract import digits_msisdn
 
 SUPPRESSION_COLUMNS = ("msisdn", "scope", "sender", "opted_out_at", "keyword", "source_event_id")
 HISTORY_COLUMNS = (

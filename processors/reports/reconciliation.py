@@ -8,11 +8,11 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, case, func, literal_column, select
 
+from core.settings import Settings
 from processors.db.models import Click, OptOutHistory, Receipt, SentMessage
-from processors.handlers.reconciliation import missing_receipts_condition, unmatched_receipts_condition
 from processors.reports import sql
 from processors.reports.params import DIMENSIONS
-from smshooks.settings import Settings
+from processors.reports.queries import missing_receipts_condition, unmatched_receipts_condition
 
 FINAL = ("delivered", "failed", "expired", "rejected")
 IN_FLIGHT = ("submitted", "pending")

@@ -9,7 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
-from receiver.contract import RECEIPT_STATUSES, DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn
+from core.events import RECEIPT_STATUSES, DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn
 from receiver.fields import Address, Code, Msisdn, StrictInteger, VendorTime
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 
@@ -139,6 +139,8 @@ def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
 
 ADAPTER = VendorAdapter(
     name="generic",
+    docs="https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+    auth_schemes=("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
     kinds={
         "delivery-receipts": KindSpec(receipts, schemas=(ReceiptSchema,), summary="Canonical delivery receipts"),
         "inbound-messages": KindSpec(inbound, schemas=(InboundSchema,), summary="Canonical inbound messages"),

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn
+from core.events import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
@@ -53,6 +53,11 @@ MAX_MEDIA = 10  # Twilio's own limit per message
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 # Older callbacks (and the SMS-era webhook) name the message and its status SmsSid/SmsMessageSid and SmsStatus only
 LEGACY_NAMES = {"MessageSid": ("SmsMessageSid", "SmsSid"), "MessageStatus": ("SmsStatus",)}
+
+
+def canonical_message_id(message_id: str) -> str:
+    """Twilio SIDs are case-sensitive in docs but never differ only by case."""
+    return message_id.strip().lower()
 
 
 def receipt_status(vendor_status: str) -> str:
@@ -211,6 +216,10 @@ def twiml_ack(envelopes: list[Envelope], ctx: CallbackContext) -> tuple[str, str
 
 ADAPTER = VendorAdapter(
     name="twilio",
+    docs="https://www.twilio.com/docs/messaging/guides/track-outbound-message-status",
+    # Twilio's sending addresses are not published, so no allow-list for it
+    auth_schemes=("twilio_signature", "url_token"),
+    canonical_id=canonical_message_id,
     # Twilio's per-webhook token, the same on its retries: kept in raw so consumers can spot a retried callback
     idempotency_header="I-Twilio-Idempotency-Token",
     kinds={

@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, SHORT_TEXT, Address, Code, Hex, StrictInteger, VendorTime, described, warn
 from receiver.vendors import vonage_messages
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
@@ -41,6 +41,11 @@ ERROR_DESCRIPTIONS = {
     "99": "general error",
 }
 MESSAGE_TYPES = ("text", "unicode", "binary")
+
+
+def canonical_message_id(message_id: str) -> str:
+    """Vonage ids are hex strings that some APIs upper-case."""
+    return message_id.strip().lower()
 
 
 def receipt_status(vendor_status: str) -> str:
@@ -180,6 +185,9 @@ FORMATS = ("json", "form")
 
 ADAPTER = VendorAdapter(
     name="vonage",
+    docs="https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts",
+    auth_schemes=("vonage_signature", "url_token", "ip_allow_list"),
+    canonical_id=canonical_message_id,
     kinds={
         "delivery-receipts": KindSpec(
             receipts, methods=METHODS, formats=FORMATS,

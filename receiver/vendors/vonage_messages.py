@@ -7,7 +7,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from receiver.contract import DeliveryReceipt, InboundMessage, digits_msisdn
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, Address, VendorTime, described
 from receiver.vendors.base import CallbackContext, load, shared_schema
 

@@ -66,8 +66,8 @@ def show(ctx, msisdn: str, sender: str | None) -> None:
       smshooks opt-outs show +447700900123 --sender 60777
       SMSHOOKS_OPT_OUT_SCOPE=account smshooks opt-outs show 447700900123
     """
+    from core.events import digits_msisdn
     from processors.reports.opt_outs import opt_out_status
-    from receiver.contract import digits_msisdn
     from smshooks.commands.report import connect
 
     settings = settings_from(ctx)
@@ -97,8 +97,8 @@ def history(ctx, msisdn: str, fmt: str, output: Path | None) -> None:
       smshooks opt-outs history +447700900123
       smshooks opt-outs history 447700900123 --format csv -o consent-447700900123.csv
     """
+    from core.events import digits_msisdn
     from processors.reports.opt_outs import consent_history, consent_history_csv
-    from receiver.contract import digits_msisdn
     from smshooks.commands.report import connect, write
 
     settings = settings_from(ctx)

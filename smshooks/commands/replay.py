@@ -90,7 +90,7 @@ def dlq(ctx: click.Context, topic, since, until, dry_run, progress, as_json) -> 
       smshooks replay dlq --topic sms.delivery-receipts --dry-run
       smshooks replay dlq --topic sms.sent-messages --since 2026-11-28T09:00Z
     """
-    from receiver.contract import topic_name
+    from core.events import topic_name
     from smshooks.replay import Window, replay_dlq
 
     settings = settings_from(ctx)
@@ -107,7 +107,7 @@ def _run(settings, dry_run: bool, progress: bool, topic: str, replay):
     from kafka.errors import KafkaError
     from tqdm import tqdm
 
-    from receiver.contract import topic_name
+    from core.events import topic_name
     from smshooks.replay import total
 
     servers = settings.kafka_bootstrap_servers.split(",")

@@ -51,11 +51,11 @@ def reconciliation(ctx, start, end, group_by, fmt, output, now, limit) -> None:
           --group-by campaign,country --format csv --output march.csv
       smshooks report reconciliation --group-by vendor,day --format html --output report.html
     """
+    from core.events import utc_now
     from processors.reports import params
     from processors.reports.formats import to_csv, to_json
     from processors.reports.html import to_html
     from processors.reports.reconciliation import ReportRequest, build_report
-    from receiver.contract import utc_now
 
     settings = settings_from(ctx)
     try:
@@ -98,8 +98,8 @@ def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
       smshooks report opt-outs --from 2026-04-01 --to 2026-05-01 --format csv -o sent-after-opt-out.csv
       smshooks report opt-outs --grace-days 0 --format html -o compliance.html
     """
+    from core.events import utc_now
     from processors.reports import compliance, params
-    from receiver.contract import utc_now
 
     settings = settings_from(ctx)
     try:
@@ -138,9 +138,9 @@ def failures(ctx, start, end, top, fmt, output) -> None:
     """
     import json
 
+    from core.events import utc_now
     from processors.reports import failures as report_module
     from processors.reports import params
-    from receiver.contract import utc_now
 
     settings = settings_from(ctx)
     try:
@@ -174,9 +174,9 @@ def costs(ctx, start, end, group_by, fmt, output, now, limit) -> None:
     """
     import json
 
+    from core.events import utc_now
     from processors.reports import costs as report_module
     from processors.reports import params
-    from receiver.contract import utc_now
 
     settings = settings_from(ctx)
     try:

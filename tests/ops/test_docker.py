@@ -15,8 +15,8 @@ import click
 import pytest
 import yaml
 
+from core.settings import Settings
 from smshooks.cli import main as cli
-from smshooks.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCKER = ROOT / "docker"

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import stat
 
+from core.settings import load_settings
 from smshooks.commands.run import _banner
 from smshooks.session_token import TOKEN_FILE, client_token, end_session, start_session
-from smshooks.settings import load_settings
 
 
 def test_a_session_without_a_token_gets_one_in_an_owner_only_file(tmp_path):

@@ -70,7 +70,7 @@ def test_kafka_python_info_lines_are_quiet_at_info():
     """kafka-python logs each connection and group step at INFO: ~25 lines before `make run`'s banner."""
     import logging
 
-    from smshooks.logs import configure_logging
+    from core.logs import configure_logging
 
     configure_logging("INFO")
     assert logging.getLogger("kafka.conn").getEffectiveLevel() == logging.WARNING

@@ -11,12 +11,12 @@ from types import SimpleNamespace
 
 from kafka import TopicPartition
 
+from core.settings import load_settings
 from processors import observability
 from processors.db import upgrade
 from processors.db.engine import make_engine, make_session_factory
 from processors.runtime import Stats
 from smshooks.broker import free_port
-from smshooks.settings import load_settings
 from tests.ops.conftest import value
 
 

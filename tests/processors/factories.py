@@ -11,10 +11,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
-from processors.registry import PROCESSORS, run_processors
-from processors.runtime import Processor, run
-from processors.topics import ensure_topics
-from receiver.contract import (
+from core.events import (
     ALL_TOPICS,
     DeliveryReceipt,
     Envelope,
@@ -24,7 +21,12 @@ from receiver.contract import (
     SentMessage,
     topic_name,
 )
-from smshooks.settings import Settings
+from core.settings import Settings
+from core.topics import create_missing_topics
+from processors.clients import KafkaClients
+from processors.registry import PROCESSORS, run_processors
+from processors.runtime import Processor, run
+from receiver.vendors import canonical_message_id
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -91,7 +93,7 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
         "sweep_interval_seconds": 1.0,
     }
     values.update(overrides)
-    from smshooks.settings import load_settings
+    from core.settings import load_settings
 
     return load_settings(environ={}, overrides=values)
 
@@ -99,7 +101,7 @@ def settings_for(bootstrap: str, prefix: str, database_url: str, **overrides: An
 def create_all_topics(settings: Settings) -> None:
     """Create every contract topic (and DLQs) under the test prefix before publishing."""
     names = [topic_name(settings.topic_prefix, t) for t in ALL_TOPICS]
-    ensure_topics(settings, names + [f"{n}.dlq" for n in names])
+    create_missing_topics(settings, names + [f"{n}.dlq" for n in names])
 
 
 def publish(settings: Settings, payloads: Iterable[Payload]) -> list[Envelope]:
@@ -150,7 +152,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 def running(settings: Settings, names: Iterable[str] = tuple(PROCESSORS)):
     """Run registered processors in a background thread for the duration of the block; re-raise their failure."""
-    return _in_background(lambda stop: run_processors(list(names), settings, stop))
+    return _in_background(lambda stop: run_processors(list(names), settings, stop, clients=KafkaClients(settings),
+                                                              canonical_id=canonical_message_id))
 
 
 def running_processor(processor: Processor, settings: Settings):

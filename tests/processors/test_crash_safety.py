@@ -23,6 +23,7 @@ import sqlalchemy
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from core.events import TOPIC_MESSAGE_STATUS, TOPIC_OPT_OUTS, Envelope, topic_name
 from processors.db import upgrade
 from processors.db.models import (
     Click,
@@ -33,7 +34,6 @@ from processors.db.models import (
     Receipt,
     SentMessage,
 )
-from receiver.contract import TOPIC_MESSAGE_STATUS, TOPIC_OPT_OUTS, Envelope, topic_name
 from tests.conftest import consume_all, git_root
 from tests.processors.factories import (
     click,

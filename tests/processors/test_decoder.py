@@ -9,7 +9,7 @@ import json
 
 import pytest
 
-from receiver.contract import Envelope, InvalidEvent
+from core.events import Envelope, InvalidEvent
 from tests.processors.factories import at, click, inbound, receipt, sent
 
 

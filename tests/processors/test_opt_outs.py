@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from core.events import Envelope
 from processors.db.models import OptOutHistory, OptOutState
-from processors.handlers.opt_outs import handle_inbound_message, is_opted_out
-from receiver.contract import Envelope
+from processors.domain.consent import is_opted_out
+from processors.handlers.opt_outs import handle_inbound_message
 from tests.processors.factories import inbound
 
 SUBSCRIBER = "+447700900123"

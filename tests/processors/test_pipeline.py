@@ -7,9 +7,7 @@ import json
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
-from processors.db.models import Click, OptOutState, OutboxRecord, ProcessedEvent, Receipt, SentMessage
-from processors.runtime import SETTLE_ATTEMPTS, Processor
-from receiver.contract import (
+from core.events import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_MESSAGE_STATUS,
     TOPIC_OPT_OUTS,
@@ -17,6 +15,8 @@ from receiver.contract import (
     Envelope,
     topic_name,
 )
+from processors.db.models import Click, OptOutState, OutboxRecord, ProcessedEvent, Receipt, SentMessage
+from processors.runtime import SETTLE_ATTEMPTS, Processor
 from tests.conftest import consume_all
 from tests.processors.factories import (
     click,

@@ -12,9 +12,9 @@ import json
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
+from core.events import TOPIC_CALLBACKS_REJECTED, TOPIC_DELIVERY_RECEIPTS, topic_name
 from processors.db.models import Receipt, SentMessage
 from receiver import create_app
-from receiver.contract import TOPIC_CALLBACKS_REJECTED, TOPIC_DELIVERY_RECEIPTS, topic_name
 from smshooks.cli import main
 from tests.conftest import consume_all
 from tests.processors.factories import create_all_topics, publish, publish_raw, running, sent, settings_for, wait_for

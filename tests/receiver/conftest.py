@@ -12,8 +12,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
+from core.events import Envelope, topic_name
 from receiver import create_app
-from receiver.contract import Envelope, topic_name
 from tests.conftest import consume_all
 
 

@@ -31,9 +31,9 @@ from sinch.domains.authentication.sinch_events.v1.authentication_validation impo
 )
 from twilio.request_validator import RequestValidator
 
+from core.settings import AuthScheme
 from receiver.auth import CallbackRequest, verify_twilio_signature
 from receiver.errors import Unauthorized
-from smshooks.settings import AuthScheme
 from tests.receiver.test_auth import (
     GENERIC_RECEIPT,
     GENERIC_RECEIPTS,

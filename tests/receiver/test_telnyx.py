@@ -23,9 +23,9 @@ from telnyx.lib.webhook_verification import verify_webhook_signature
 from telnyx.types.delivery_update_webhook_event import DeliveryUpdateWebhookEvent
 from telnyx.types.inbound_message_webhook_event import InboundMessageWebhookEvent
 
+from core.settings import AuthScheme
 from receiver.auth import CallbackRequest, verify_telnyx_signature
 from receiver.errors import Unauthorized
-from smshooks.settings import AuthScheme
 
 RECEIPTS = "/v1/callbacks/telnyx/delivery-receipts"
 INBOUND = "/v1/callbacks/telnyx/inbound-messages"

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from marshmallow import Schema, ValidationError
 
-from receiver.contract import RECEIPT_STATUSES, utc_now
+from core.events import RECEIPT_STATUSES, utc_now
 from receiver.errors import FORMAT_PREFIX, UnknownAccount, UnknownCallbackType
 from receiver.fields import VendorTime
 from receiver.times import TimeFormatError, parse_epoch, parse_iso, parse_sql_time, parse_yymmddhhmm

@@ -7,9 +7,9 @@ from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
+from core.events import topic_name
 from processors.db.models import OutboxRecord, ProcessedEvent, Receipt, SentMessage
 from processors.registry import PROCESSORS
-from receiver.contract import topic_name
 
 SENT_MESSAGES = select(func.count()).select_from(SentMessage)
 RECEIPTS = select(func.count()).select_from(Receipt)

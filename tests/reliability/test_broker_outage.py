@@ -9,7 +9,7 @@ import uuid
 import pytest
 import requests
 
-from receiver.contract import topic_name
+from core.events import topic_name
 from receiver.publisher import PROBE_INTERVAL_SECONDS
 from tests.conftest import consume_all
 from tests.reliability.conftest import Gunicorn

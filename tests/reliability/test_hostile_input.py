@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
+from core.logs import json_handler
 from processors.db import upgrade
-from smshooks.logs import json_handler
 from tests.reliability.conftest import rss_bytes
 from tests.reliability.hostile import TOKEN, hostile_requests, mutated_request, problems
 

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from receiver.contract import EVENT_JSON
+from core.events import EVENT_JSON
 from tests.receiver.test_mobivate import RECEIPT as RECEIPT_FIELDS
 
 PATH = "/v1/callbacks/mobivate/delivery-receipts"

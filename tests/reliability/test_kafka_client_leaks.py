@@ -17,13 +17,15 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.errors import KafkaError
 
+from core.kafka_clients import build
+from core.topics import create_missing_topics
+from processors.clients import KafkaClients
 from processors.registry import PROCESSORS
 from processors.runtime import ProcessorLoop
-from processors.topics import ensure_topics
 from receiver.confluent_publisher import ConfluentPublisher
 from receiver.publisher import KafkaPublisher, PublishUnavailable
+from receiver.vendors import canonical_message_id
 from smshooks.broker import free_port
-from smshooks.kafka_clients import build
 from tests.processors.factories import settings_for
 
 ATTEMPTS = 8
@@ -72,9 +74,9 @@ def fail_repeatedly(attempt, refusal: type[Exception] = KafkaError) -> None:
 
 def test_failed_topic_checks_close_their_admin_client(tmp_path):
     settings = closed_port_settings(tmp_path)
-    fail_repeatedly(lambda: ensure_topics(settings, ["sms.delivery-receipts"]))  # warm-up: imports, logging
+    fail_repeatedly(lambda: create_missing_topics(settings, ["sms.delivery-receipts"]))  # warm-up: imports, logging
     before = resources()
-    fail_repeatedly(lambda: ensure_topics(settings, ["sms.delivery-receipts"]))
+    fail_repeatedly(lambda: create_missing_topics(settings, ["sms.delivery-receipts"]))
     assert_bounded(before, resources())
 
 
@@ -116,11 +118,12 @@ def test_a_processor_waiting_for_kafka_holds_no_more_threads_or_fds_when_stopped
 
     def counted_check(*args):
         checks.append(1)
-        return ensure_topics(*args)
+        return create_missing_topics(*args)
 
-    monkeypatch.setattr("processors.runtime.ensure_topics", counted_check)
+    monkeypatch.setattr("processors.clients.create_missing_topics", counted_check)
     stop = threading.Event()
-    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, stop, session_factory=None)  # never reaches the db
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, stop, session_factory=None,
+                         clients=KafkaClients(settings), canonical_id=canonical_message_id)  # never reaches the db
     loop.backoff.maximum = 0.2  # many attempts in a short test
     before = resources()
     outcome = []

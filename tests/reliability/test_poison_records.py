@@ -18,10 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from processors.db import upgrade
-from processors.db.models import Click, OptOutHistory, ProcessedEvent, Receipt, SentMessage
-from processors.runtime import BATCH_ATTEMPTS, EVENT_ATTEMPTS, Processor
-from receiver.contract import (
+from core.events import (
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_INBOUND_MESSAGES,
     TOPIC_LINK_CLICKS,
@@ -30,6 +27,9 @@ from receiver.contract import (
     Envelope,
     topic_name,
 )
+from processors.db import upgrade
+from processors.db.models import Click, OptOutHistory, ProcessedEvent, Receipt, SentMessage
+from processors.runtime import BATCH_ATTEMPTS, EVENT_ATTEMPTS, Processor
 from tests.conftest import consume_all
 from tests.processors.factories import (
     click,

@@ -18,8 +18,8 @@ from collections import Counter
 import pytest
 import requests
 
+from core.events import topic_name
 from receiver import create_app
-from receiver.contract import topic_name
 from receiver.spool import Spool
 from tests.conftest import consume_all
 from tests.receiver.conftest import client_maker

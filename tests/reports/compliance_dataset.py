@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from receiver.contract import DeliveryReceipt, InboundMessage, SentMessage
-from smshooks.settings import Settings, load_settings
+from core.events import DeliveryReceipt, InboundMessage, SentMessage
+from core.settings import Settings, load_settings
 
 START = datetime(2026, 4, 1, tzinfo=UTC)
 END = datetime(2026, 5, 1, tzinfo=UTC)

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from core.settings import Settings, load_settings
 from receiver.sent import canonical
 from receiver.vendors import twilio, vonage
 from receiver.vendors.base import CallbackContext
-from smshooks.settings import Settings, load_settings
 
 START = datetime(2026, 6, 1, tzinfo=UTC)
 END = datetime(2026, 6, 2, tzinfo=UTC)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from receiver.contract import SentMessage
+from core.events import SentMessage
 from receiver.vendors import jasmin, sinch, twilio
 from receiver.vendors.base import CallbackContext
 

@@ -38,7 +38,7 @@ def test_every_route_needs_the_token(api, path):
 
 
 def test_read_api_disabled_without_a_token(sqlite_url):
-    from smshooks.settings import load_settings
+    from core.settings import load_settings
 
     app = make_client(load_settings(environ={}, overrides={"database_url": sqlite_url}))
     response = app.test_client().get(REPORT, headers=AUTH)

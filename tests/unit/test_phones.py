@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from receiver.contract import digits_msisdn
+from core.events import digits_msisdn
 from receiver.phones import country_iso2
 
 

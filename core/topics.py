@@ -9,9 +9,9 @@ from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
-from receiver.contract import topic_name
-from smshooks.kafka_clients import build
-from smshooks.settings import Settings
+from core.events import topic_name
+from core.kafka_clients import build
+from core.settings import Settings
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
@@ -22,7 +22,7 @@ def ensure_topics(settings: Settings, topics: Iterable[str]) -> list[str]:
 def create_missing_topics(settings: Settings, names: Iterable[str]) -> list[str]:
     """Create the named (already prefixed) topics that do not exist yet; return those created."""
     wanted = sorted(set(names))
-    # built once per check and closed whatever happens (a failed bootstrap too: see smshooks.kafka_clients)
+    # built once per check and closed whatever happens (a failed bootstrap too: see core.kafka_clients)
     admin = build(
         KafkaAdminClient,
         bootstrap_servers=settings.kafka_bootstrap_servers.split(","),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from receiver.contract import FINAL_STATUSES
+from core.events import FINAL_STATUSES
 
 SUBMITTED = "submitted"
 # submitted (we only know it was sent) < pending (vendor intermediate states) < unknown < any final.

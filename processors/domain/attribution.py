@@ -1,0 +1,33 @@
+"""Attribution: tie link clicks to their sent message and campaign, whichever of the two arrived first."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import update
+
+from processors.db.models import Click, SentMessage
+from processors.db.uow import UnitOfWork
+from processors.domain.delivery import sent_message_by_id
+
+
+def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
+    """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
+    uow.session.execute(
+        update(Click)
+        .where(Click.vendor == sent.vendor, Click.message_id == sent.message_id, Click.sent_message_id.is_(None))
+        .values(sent_message_id=sent.id, campaign_id=sent.campaign_id, batch_id=sent.batch_id)
+        .execution_options(synchronize_session=False)
+    )
+
+
+
+def attribute_waiting_clicks(uow: UnitOfWork, keys: Iterable[tuple[str, str]]) -> int:
+    """Attribute the clicks of each (vendor, message id) whose sent message exists by now; returns how many did."""
+    attributed = 0
+    for vendor, message_id in keys:
+        sent = sent_message_by_id(uow.session, vendor, message_id)
+        if sent is not None:
+            attribute_earlier_clicks(uow, sent)
+            attributed += 1
+    return attributed
