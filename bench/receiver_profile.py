@@ -110,10 +110,10 @@ def build():
     import dataclasses
 
     from bench import reference_app
+    from core.settings import load_settings
     from receiver import create_app
     from receiver.spool import Spool
     from receiver.spooling import SpoolingPublisher
-    from smshooks.settings import load_settings
 
     settings = load_settings()
     quick = dataclasses.replace(settings, publish_timeout_seconds=settings.spool_after_seconds)
@@ -129,14 +129,14 @@ def build():
 def stages(receiver, settings) -> dict[str, Callable[[], Any]]:
     """Each stage of the view on its own, fed with what the bench's request produces."""
     from flask import g
+    from smshooks.logs import json_handler
 
+    from core.events import utc_now
     from receiver import observability, views
     from receiver.auth import authenticate, parse_query
-    from receiver.contract import utc_now
     from receiver.parsing import parse_body
     from receiver.vendors.base import CallbackContext, shared_schema
     from receiver.vendors.generic import ReceiptSchema
-    from smshooks.logs import json_handler
 
     env = environ()
     body = PAYLOAD.encode()
@@ -158,7 +158,7 @@ def stages(receiver, settings) -> dict[str, Callable[[], Any]]:
         authenticate(schemes, views._callback_request(req, settings, body, parse_query(b""), None, "json", schemes))
 
     def records() -> None:
-        from receiver.contract import Envelope, topic_name
+        from core.events import Envelope, topic_name
 
         for p in payloads:
             e = Envelope.wrap(p, "0" * 36)

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from receiver.contract import EVENT_JSON, event_json
+from core.events import EVENT_JSON, event_json
 
 RECEIPT = {"message_id": "A1B2", "status": "delivered", "recipient": "447700900123", "parts": 1, "price": None,
            "signature_valid": True, "raw": {"format": "json", "payload": {"vendor_code": 0, "rate": 0.0475,

@@ -12,10 +12,10 @@ import uuid
 
 import pytest
 
+from core.settings import load_settings
 from receiver import fresh_request_id, ratelimit
 from receiver.errors import RateLimited
 from receiver.ratelimit import CallbackRateLimiter
-from smshooks.settings import load_settings
 
 
 def limiter(per_vendor: str, per_source: str = "1000000/second") -> CallbackRateLimiter:
