@@ -143,6 +143,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3,
                         help="reference and receiver are loaded in turn this many times; the ratio is the median")
     parser.add_argument("--connections", type=int, default=32)
+    # 3 s left the broker's JIT cold for the first round: it spent 800-1,000 us per request there, ~250 after
+    parser.add_argument("--warmup", type=int, default=10, help="seconds of load on each server before round 1")
     parser.add_argument("--workers", type=int, default=None, help="default: docker/gunicorn.conf.py's")
     parser.add_argument("--threads", type=int, default=None, help="default: docker/gunicorn.conf.py's")
     args = parser.parse_args()
@@ -169,7 +171,7 @@ def main() -> int:
         for name, target in TARGETS:
             port = free_port()
             servers[name] = serve(target, port, env, args.workers, args.threads), port
-            load(port, script, 3, args.connections)  # warm up: producers, topics, imports
+            load(port, script, args.warmup, args.connections)  # warm up: producers, topics, imports, broker JIT
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", flush=True)
             for name, (server, port) in servers.items():

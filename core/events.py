@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import orjson
+
 SPEC_VERSION = "1.0"
 CONTENT_TYPE = "application/json"
 # Fixed namespace so that ids are stable across processes, hosts and releases.
@@ -74,6 +76,16 @@ def digits_msisdn(value: str | None) -> str | None:
 # one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options; NaN and
 # Infinity are not JSON, so the encoder refuses them (ValueError) rather than publish an invalid value
 EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def event_json(data: dict[str, Any]) -> bytes:
+    """`data` as UTF-8 JSON: orjson (~6x faster) when its output reads back as exactly `data`, else EVENT_JSON, whose
+    refusals stand: orjson writes NaN as null and a tuple as a list, and raises on >64-bit ints and surrogates."""
+    try:
+        encoded = orjson.dumps(data)
+    except orjson.JSONEncodeError:
+        return EVENT_JSON.encode(data).encode()
+    return encoded if orjson.loads(encoded) == data else EVENT_JSON.encode(data).encode()
 
 
 def deterministic_id(*parts: Any) -> str:
@@ -539,7 +551,7 @@ class Envelope:
 
     def value(self) -> bytes:
         """The JSON `data`."""
-        return EVENT_JSON.encode(self.payload.to_data()).encode()
+        return event_json(self.payload.to_data())
 
     @classmethod
     def decode(cls, topic: str, key: bytes | None, headers: list[tuple[str, bytes]], value: bytes) -> Envelope:

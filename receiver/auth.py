@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -169,6 +170,12 @@ def verify_twilio_signature(scheme: AuthScheme, request: CallbackRequest, clock:
         raise Unauthorized("The Twilio signature does not match (check SMSHOOKS_PUBLIC_BASE_URL).")
 
 
+@functools.lru_cache(maxsize=64)
+def _webhooks_key(secret: str) -> bytes:
+    """A configured secret's HMAC key, decoded once rather than on every callback."""
+    return standard_webhooks_key(secret)
+
+
 def verify_standard_webhooks(scheme: AuthScheme, request: CallbackRequest, clock: Clock) -> None:
     """Standard Webhooks: `v1,<base64 HMAC-SHA256(key, id.timestamp.body)>` in webhook-signature."""
     message_id = request.headers.get("webhook-id")
@@ -178,7 +185,7 @@ def verify_standard_webhooks(scheme: AuthScheme, request: CallbackRequest, clock
         raise Unauthorized("The webhook-id, webhook-timestamp and webhook-signature headers are required.")
     _fresh(timestamp, scheme.tolerance_seconds, clock)
     signed = f"{message_id}.{timestamp}.".encode() + request.body
-    expected = [base64.b64encode(hmac.new(standard_webhooks_key(secret), signed, hashlib.sha256).digest()).decode()
+    expected = [base64.b64encode(hmac.digest(_webhooks_key(secret), signed, hashlib.sha256)).decode()
                 for secret in scheme.signing_secrets]
     found = False
     for candidate in signatures.split():

@@ -97,7 +97,8 @@ def parse_json(body: bytes, content_type: str | None) -> Any:
         raise ConstraintViolation("The JSON is nested too deeply.") from None
     except ValueError as exc:
         raise InvalidJson(f"The body is not valid JSON: {str(exc)[:120]}") from None
-    _depth(document, MAX_JSON_DEPTH)
+    if text.count("{") + text.count("[") >= MAX_JSON_DEPTH:  # fewer brackets cannot nest deeper: no walk needed
+        _depth(document, MAX_JSON_DEPTH)
     if SURROGATE_ESCAPE.search(text):
         try:
             json.dumps(document, ensure_ascii=False).encode("utf-8")

@@ -8,7 +8,7 @@ import threading
 import time
 from collections import defaultdict
 
-from limits import parse_many, storage, strategies
+from limits import RateLimitItem, parse_many, storage, strategies
 from limits.storage import MovingWindowSupport, Storage
 
 from core.settings import Settings
@@ -18,6 +18,7 @@ from receiver.vendors import callback_vendors
 # The bucket of every vendor segment we do not serve: they all answer 404, and keying on the raw URL segment
 # would give an attacker one new key (memory) per random path.
 UNKNOWN_VENDOR = "unknown"
+MAX_CACHED_KEYS = 10_000
 SERVED = frozenset(callback_vendors())
 
 
@@ -145,6 +146,9 @@ class CallbackRateLimiter:
             self.storage, "acquire_entry") else strategies.FixedWindowRateLimiter(self.storage)
         self.per_vendor = parse_many(settings.rate_limit_per_vendor)
         self.per_source = parse_many(settings.rate_limit_per_source)
+        # the storage keys limits would build on every hit (`key_for`), by limit and identity; only with our own
+        # storage, where a hit is exactly the moving-window strategy's `acquire_entry(key, amount, expiry)`
+        self.keys: dict[tuple, str] | None = {} if isinstance(self.storage, PrunedMovingWindowStorage) else None
 
     def check(self, vendor: str, client_ip: str) -> None:
         """Count one request; raise RateLimited with the seconds until a slot frees up."""
@@ -154,7 +158,18 @@ class CallbackRateLimiter:
             checks.insert(0, (self.per_vendor, ("vendor", vendor)))
         for limits, identity in checks:
             for item in limits:
-                if not self.strategy.hit(item, *identity):
+                if not self._hit(item, identity):
                     reset_at, _ = self.strategy.get_window_stats(item, *identity)
                     wait = max(1, math.ceil(reset_at - time.time()))
                     raise RateLimited(headers={"Retry-After": str(wait)})
+
+    def _hit(self, item: RateLimitItem, identity: tuple[str, ...]) -> bool:
+        """The strategy's hit, with the key built once per limit and identity in process memory."""
+        if self.keys is None:
+            return self.strategy.hit(item, *identity)
+        key = self.keys.get((item, identity))
+        if key is None:
+            if len(self.keys) >= MAX_CACHED_KEYS:
+                self.keys.clear()  # bounded like the storage: client addresses come and go
+            key = self.keys[(item, identity)] = item.key_for(*identity)
+        return self.storage.acquire_entry(key, item.amount, item.get_expiry())
