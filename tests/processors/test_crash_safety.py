@@ -133,7 +133,8 @@ def start_processors(settings, names, log: Path) -> subprocess.Popen:
     )
     with open(log, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "processors", *names], env=env, cwd=git_root(), stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "smshooks", "process", *names], env=env, cwd=git_root(), stdout=out,
+            stderr=subprocess.STDOUT,
         )
 
 
