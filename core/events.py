@@ -270,6 +270,9 @@ class DeliveryReceipt(Payload):
     # True when the vendor refused the message because the recipient opted out of (or blocked) the sender:
     # evidence of an opt-out, recorded by the processors beside keyword opt-outs
     recipient_opted_out: bool | None = None
+    # True when the vendor refused the message at submission (its send API answered an error): no message was
+    # sent, so the receipt is history and evidence only, never matched or parked
+    refused_at_send: bool | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -81,8 +81,9 @@ class SendResponseSchema(Schema):
     client_ref = fields.String(validate=validate.Length(max=256))
     account = fields.String(validate=validate.Length(max=128))
     recipients = fields.List(Msisdn(), validate=validate.Length(1, MAX_MESSAGES),
-                             metadata={"description": "FullSMS, aws_sms and Plivo: their responses name no "
-                                                      "recipients (Plivo: in the order of message_uuid)"})
+                             metadata={"description": "FullSMS, aws_sms, Plivo and a Mobivate opt-out refusal: "
+                                                      "their responses name no recipients (Plivo: in the order of "
+                                                      "message_uuid)"})
 
 
 def canonical(item: Any, received_at: datetime) -> list[SentMessage]:

@@ -82,8 +82,15 @@ def free_port() -> int:
 
 
 def new_cluster_id() -> str:
-    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `kafka-storage random-uuid`)."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """A Kafka cluster id: 16 random bytes, URL-safe base64 without padding (as `kafka-storage random-uuid`).
+
+    One id in 64 starts with `-`, which `kafka-storage format --cluster-id` reads as an option ("expected one
+    argument"): such ids are drawn again, as Kafka's own random-uuid does.
+    """
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 # Settings of both profiles: one node, replication 1 everywhere, small internal topics, no join delay.

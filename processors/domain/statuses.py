@@ -14,6 +14,7 @@ DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 PARKED = "parked"
 SUMMARY = "summary"
+REFUSED_AT_SEND = "refused_at_send"  # the vendor's send API refused the message: history and evidence only
 PART_APPLIED = "part_applied"  # a receipt moved one part of a multipart message, not (yet) the message
 
 

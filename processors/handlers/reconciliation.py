@@ -31,6 +31,13 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
         # history only, never a status change, never parked.
         receipt.outcome = statuses.SUMMARY
         return
+    if payload.refused_at_send:
+        # a send the vendor refused (Mobivate's 403 opt-out answer): no message was sent, so nothing will ever
+        # match it; its opt-out is evidence all the same
+        receipt.outcome = statuses.REFUSED_AT_SEND
+        if payload.recipient_opted_out:
+            record_refusal(uow, envelope, payload, None)
+        return
     # No autoflush: a sent message changed earlier in the batch comes back from the identity map (or the
     # unit's cache) with its pending changes; they need not reach the database before this lookup.
     with uow.session.no_autoflush:

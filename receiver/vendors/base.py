@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from core.events import Envelope, Payload, SentMessage
+from core.events import Envelope, Payload
 from receiver.errors import ApiError, UnknownAccount, UnknownCallbackType, validation_error
 
 KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")
@@ -86,8 +86,9 @@ def as_given(message_id: str) -> str:
     return message_id.strip()
 
 
-# A send-response reader: (the sending system's wrapper as loaded, the item as posted, our receive time) -> messages
-SendResponse = Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]
+# A send-response reader: (the sending system's wrapper as loaded, the item as posted, our receive time) -> its
+# sent messages (or, for a send the vendor refused as evidence of an opt-out, a receipt that says so)
+SendResponse = Callable[[dict[str, Any], dict[str, Any], datetime], list[Payload]]
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,14 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from core.events import DeliveryReceipt, InboundMessage, LinkClick, SentMessage, digits_msisdn
+from core.events import (
+    DeliveryReceipt,
+    InboundMessage,
+    LinkClick,
+    Payload,
+    deterministic_id,
+    digits_msisdn,
+)
 from receiver.fields import Address, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
 from receiver.vendors.sending import sent_message, stated
@@ -189,8 +196,50 @@ class MobivateMessageSchema(Schema):
 
 
 
-def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
-    """Mobivate's message record (or a list of them), one sent message each."""
+# Mobivate's send API answers a number that opted out with `{"code":403,"message":"Recipient is opted out: 44…"}`
+# (its Send Single SMS page, ../shared/seeds): the vendor's own record of the opt-out
+OPTED_OUT = re.compile(r"^\s*recipient is opted out\b", re.IGNORECASE)
+
+
+class SendErrorSchema(Schema):
+    """Mobivate's error answer to a send: an HTTP-like code and a message."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    code = StrictInteger(required=True)
+    message = fields.String(required=True, validate=validate.Length(max=1024))
+
+
+def send_refusal(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[DeliveryReceipt]:
+    """A send Mobivate refused because the recipient opted out: one receipt marked refused at send, as evidence.
+
+    The sending system names the recipient (`recipients`, one) and the sender; the error's own text carries the
+    number too, so it is not kept: only its first words go to the event.
+    """
+    error = shared_schema(SendErrorSchema).load(item["response"])
+    if error["code"] != 403 or not OPTED_OUT.match(error["message"]):
+        raise ValidationError({"message": ["Only Mobivate's 403 \"Recipient is opted out\" error can be registered."]})
+    recipients = wrapper.get("recipients") or []
+    if len(recipients) != 1:
+        raise ValidationError({"recipients": ["Required with a Mobivate refusal: the one number it refused."]})
+    recipient, sender = digits_msisdn(recipients[0]), digits_msisdn(wrapper.get("sender"))
+    sent_at = wrapper.get("sent_at") or received_at
+    # no message id exists: one per (recipient, sender, send time), so a retried registration is the same event
+    refusal_id = "refused:" + deterministic_id(VENDOR, recipient, sender, sent_at.isoformat())
+    return [DeliveryReceipt(
+        vendor=VENDOR, message_id=refusal_id, status="rejected", vendor_status="403", vendor_code="403",
+        error_description="Recipient is opted out", received_at=received_at, occurred_at=sent_at,
+        recipient=recipient, sender=sender, client_ref=wrapper.get("client_ref"), account=wrapper.get("account"),
+        recipient_opted_out=True, refused_at_send=True,
+        raw={"format": "json", "payload": dict(item, response={"code": 403, "message": "Recipient is opted out"})},
+    )]
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[Payload]:
+    """Mobivate's message record (or a list of them), one sent message each; its opt-out refusal as evidence."""
+    if isinstance(item["response"], dict) and "code" in item["response"] and "id" not in item["response"]:
+        return send_refusal(wrapper, item, received_at)
     records = item["response"] if isinstance(item["response"], list) else [item["response"]]
     if not records:
         raise ValidationError(["No message record in the response."])  # like a Fortytwo response that sent none

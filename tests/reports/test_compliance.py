@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
 import pytest
+import sqlalchemy
 from click.testing import CliRunner
 
 from processors.reports.compliance import (
@@ -199,3 +200,52 @@ def test_two_refusals_for_one_number_in_one_batch(sqlite_url, connect):
     with connect(settings) as connection:
         history = consent_history(connection, data.N3)
     assert [(entry["source"], entry["changed"]) for entry in history] == [("vendor", True), ("vendor", False)]
+
+
+# Mobivate's documented send error for a number that opted out (its Send Single SMS page, shared/seeds), with the
+# number the page masks as 44XXXXXXXX filled in, as the sending system would post it to /v1/sent-messages.
+MOBIVATE_REFUSAL = {"vendor": "mobivate", "sender": "60777", "sent_at": "2026-04-03T09:00:00Z",
+                    "recipients": ["+447700900555"],
+                    "response": {"code": 403, "message": "Recipient is opted out: 447700900555"}}
+
+
+def test_a_mobivate_opted_out_send_error_records_vendor_evidence_and_is_never_parked(sqlite_url, connect):
+    from processors.db.engine import make_engine
+    from processors.db.models import Receipt
+    from processors.reports.opt_outs import consent_history, opt_out_status
+    from receiver.sent import sent_messages
+
+    received = datetime(2026, 4, 3, 9, 0, 1, tzinfo=UTC)
+    [receipt] = sent_messages(MOBIVATE_REFUSAL, received)
+    assert (receipt.refused_at_send, receipt.recipient_opted_out, receipt.status) == (True, True, "rejected")
+    # the error text's copy of the number is not kept (the recipient is the event's own field, as in every receipt)
+    assert receipt.raw["payload"]["response"] == {"code": 403, "message": "Recipient is opted out"}
+    assert sent_messages(MOBIVATE_REFUSAL, received)[0].event_id() == receipt.event_id()  # a retry: the same event
+    settings = apply(data.compliance_settings(sqlite_url), [receipt])
+    with connect(settings) as connection:
+        status = opt_out_status(connection, "447700900555", "60777", "sender")
+        [entry] = consent_history(connection, "447700900555")
+    assert status["opted_out"] is True and status["keyword"] == "mobivate:403"
+    assert (entry["source"], entry["vendor"], entry["changed"]) == ("vendor", "mobivate", True)
+    assert entry["evidence"].endswith("code 403 (Recipient is opted out)")
+    engine = make_engine(sqlite_url)
+    try:
+        with engine.connect() as connection:
+            rows = connection.execute(sqlalchemy.select(Receipt.parked, Receipt.outcome)).all()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [(False, "refused_at_send")]  # never counted as unmatched
+
+
+@pytest.mark.parametrize(("change", "field"), [
+    ({"response": {"code": 401, "message": "Unauthorized"}}, "message"),  # not an opt-out: not evidence of one
+    ({"recipients": None}, "recipients"),  # the refusal must name the number it refused
+])
+def test_other_mobivate_send_errors_are_refused(change, field):
+    from marshmallow import ValidationError
+
+    from receiver.sent import sent_messages
+
+    with pytest.raises(ValidationError) as error:
+        sent_messages({**MOBIVATE_REFUSAL, **change}, datetime(2026, 4, 3, 9, 0, 1, tzinfo=UTC))
+    assert field in json.dumps(error.value.messages)

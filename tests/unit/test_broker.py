@@ -31,6 +31,15 @@ def test_a_cluster_id_is_16_bytes_in_unpadded_url_safe_base64():
     assert new_cluster_id() != found
 
 
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    """kafka-storage would read `--cluster-id -x…` as a missing argument: one random id in 64 did that."""
+    import uuid
+
+    drawn = iter([uuid.UUID(bytes=b"\xf8" + bytes(15)), uuid.UUID(bytes=b"\x01" * 16)])  # the first encodes as "-A…"
+    monkeypatch.setattr(broker.uuid, "uuid4", lambda: next(drawn))
+    assert new_cluster_id() == base64.urlsafe_b64encode(b"\x01" * 16).decode().rstrip("=")
+
+
 @pytest.mark.parametrize(("missing", "named"), [("java", "no `java` on PATH"), ("mvn", "no `mvn` to fetch them")])
 def test_a_machine_without_java_or_maven_is_told_what_to_install(monkeypatch, tmp_path, missing, named):
     monkeypatch.setenv("SMSHOOKS_KAFKA_HOME", str(tmp_path))
