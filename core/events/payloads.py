@@ -1,108 +1,39 @@
-"""The event contract shared by receiver and processors: payloads, topics, keys and the CloudEvents codec.
-
-Pure Python on purpose: processors import this module and nothing else from the receiver.
-"""
+"""The payloads: one frozen dataclass per event type, with its JSON form, checks, deterministic id and key."""
 
 from __future__ import annotations
 
 import dataclasses
 import functools
-import json
-import re
 import types
 import typing
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-import orjson
-
-SPEC_VERSION = "1.0"
-CONTENT_TYPE = "application/json"
-# Fixed namespace so that ids are stable across processes, hosts and releases.
-EVENT_ID_NAMESPACE = uuid.UUID("6f1d7f0e-5a2b-4c1e-9a57-3d5c2b9e8a10")
-
-UUID_SHAPE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
-FINAL_STATUSES = frozenset({"delivered", "failed", "expired", "rejected"})
-RECEIPT_STATUSES = FINAL_STATUSES | {"pending", "unknown"}
-
-TOPIC_DELIVERY_RECEIPTS = "sms.delivery-receipts"
-TOPIC_INBOUND_MESSAGES = "sms.inbound-messages"
-TOPIC_LINK_CLICKS = "sms.link-clicks"
-TOPIC_SENT_MESSAGES = "sms.sent-messages"
-TOPIC_CALLBACKS_REJECTED = "sms.callbacks.rejected"
-TOPIC_MESSAGE_STATUS = "sms.message-status"
-TOPIC_OPT_OUTS = "sms.opt-outs"
-ALL_TOPICS = (
+from core.events.ids import deterministic_id
+from core.events.vocabulary import (
+    FINAL_STATUSES,
+    RECEIPT_STATUSES,
     TOPIC_DELIVERY_RECEIPTS,
     TOPIC_INBOUND_MESSAGES,
     TOPIC_LINK_CLICKS,
-    TOPIC_SENT_MESSAGES,
-    TOPIC_CALLBACKS_REJECTED,
     TOPIC_MESSAGE_STATUS,
     TOPIC_OPT_OUTS,
+    TOPIC_SENT_MESSAGES,
+    InvalidEvent,
 )
 
 
-class InvalidEvent(ValueError):
-    """A Kafka record that is not a valid smshooks event; processors send it to the DLQ."""
-
-
-def topic_name(prefix: str, topic: str) -> str:
-    """The broker-side topic name under the configured prefix."""
-    return f"{prefix}{topic}" if prefix else topic
-
-
-def utc_now() -> datetime:
-    """Our clock, always timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def digits_msisdn(value: str | None) -> str | None:
-    """Digits-only E.164 form of a phone number; alphanumeric sender ids are returned unchanged."""
-    if value is None:
-        return None
-    text = value.strip()
-    compact = re.sub(r"[\s\-().]", "", text)
-    if compact.startswith("+"):
-        compact = compact[1:]
-    elif compact.startswith("00") and compact[2:].isdigit():
-        compact = compact[2:]
-    return compact if compact.isdigit() else text
-
-
-# one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options; NaN and
-# Infinity are not JSON, so the encoder refuses them (ValueError) rather than publish an invalid value
-EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-
-
-def event_json(data: dict[str, Any]) -> bytes:
-    """`data` as UTF-8 JSON: orjson (~6x faster) when its output reads back as exactly `data`, else EVENT_JSON, whose
-    refusals stand: orjson writes NaN as null and a tuple as a list, and raises on >64-bit ints and surrogates."""
-    try:
-        encoded = orjson.dumps(data)
-    except orjson.JSONEncodeError:
-        return EVENT_JSON.encode(data).encode()
-    return encoded if orjson.loads(encoded) == data else EVENT_JSON.encode(data).encode()
-
-
-def deterministic_id(*parts: Any) -> str:
-    """A UUIDv5 over the identifying fields, so a vendor retry produces the same event id."""
-    material = "\x1f".join("" if p is None else str(p) for p in parts)
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, material))
-
-
-def _iso(value: datetime | None) -> str | None:
+def iso_text(value: datetime | None) -> str | None:
     """ISO 8601 in UTC with a Z."""
     if value is None:
         return None
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _parse_iso(name: str, value: Any) -> datetime | None:
-    """Parse an ISO timestamp written by _iso."""
+def parse_iso_text(name: str, value: Any) -> datetime | None:
+    """Parse an ISO timestamp written by iso_text."""
     if value is None:
         return None
     try:
@@ -182,7 +113,7 @@ class Payload:
         for name in _field_names(type(self)):
             value = getattr(self, name)
             if isinstance(value, datetime):
-                value = _iso(value)
+                value = iso_text(value)
             elif isinstance(value, tuple):
                 value = list(value)
             data[name] = value
@@ -208,7 +139,7 @@ class Payload:
             elif not check.fits(value):
                 raise InvalidEvent(f"{cls.__name__}: {check.name} is not {check.expected}: {type(value).__name__}")
             elif check.is_time:
-                value = _parse_iso(check.name, value)
+                value = parse_iso_text(check.name, value)
             elif type(value) is list:
                 value = tuple(value)
             values[check.name] = value
@@ -306,7 +237,7 @@ class DeliveryReceipt(Payload):
             self.recipient,
             self.vendor_status,
             self.vendor_code,
-            raw_time or _iso(self.occurred_at),
+            raw_time or iso_text(self.occurred_at),
             self.count,
         )
 
@@ -509,131 +440,3 @@ for _payload_type in PAYLOAD_TYPES.values():
     _field_checks(_payload_type)  # at import: an annotation the decoder cannot check fails here, not per record
 
 
-@dataclass(frozen=True)
-class Envelope:
-    """A CloudEvent in Kafka binary mode: attributes in headers, `data` as the JSON value."""
-
-    id: str
-    type: str
-    source: str
-    subject: str
-    time: datetime
-    key: str
-    topic: str
-    payload: Payload
-    # the receiver's request id (extension attribute `requestid`): traces a callback into processor logs;
-    # not part of the event's identity, so a vendor retry keeps its ce_id but carries its own request id
-    request_id: str | None = None
-
-    @classmethod
-    def wrap(cls, payload: Payload, request_id: str | None = None) -> Envelope:
-        """The envelope of a payload, with its deterministic id and partition key."""
-        return cls(
-            id=payload.event_id(),
-            type=payload.ce_type,
-            source=f"smshooks/{payload.source_vendor()}",
-            subject=payload.subject(),
-            time=payload.occurred(),
-            key=payload.key(),
-            topic=payload.topic,
-            payload=payload,
-            request_id=request_id,
-        )
-
-    def headers(self) -> list[tuple[str, bytes]]:
-        """CloudEvents Kafka binding headers."""
-        return [
-            ("ce_specversion", SPEC_VERSION.encode()),
-            ("ce_id", self.id.encode()),
-            ("ce_source", self.source.encode()),
-            ("ce_type", self.type.encode()),
-            ("ce_time", (_iso(self.time) or "").encode()),
-            ("ce_subject", self.subject.encode()),
-            ("content-type", CONTENT_TYPE.encode()),
-        ] + ([("ce_requestid", self.request_id.encode())] if self.request_id else [])
-
-    def value(self) -> bytes:
-        """The JSON `data`."""
-        return event_json(self.payload.to_data())
-
-    @classmethod
-    def decode(cls, topic: str, key: bytes | None, headers: list[tuple[str, bytes]], value: bytes) -> Envelope:
-        """Decode a consumed record; raise InvalidEvent for anything that is not our contract."""
-        try:
-            attributes = {name: raw.decode() for name, raw in headers or []}
-        except (UnicodeDecodeError, AttributeError):
-            raise InvalidEvent("headers are not UTF-8") from None
-        for required in ("ce_id", "ce_type", "ce_source"):
-            if not attributes.get(required):
-                raise InvalidEvent(f"missing header {required}")
-        payload_type = PAYLOAD_TYPES.get(attributes["ce_type"])
-        if payload_type is None:
-            raise InvalidEvent(f"unknown ce_type {attributes['ce_type']!r}")
-        try:
-            data = json.loads(value)
-        except (TypeError, ValueError):
-            raise InvalidEvent("value is not JSON") from None
-        payload = payload_type.from_data(data)
-        return cls(
-            id=attributes["ce_id"],
-            type=attributes["ce_type"],
-            source=attributes["ce_source"],
-            subject=attributes.get("ce_subject", ""),
-            time=_parse_iso("ce_time", attributes.get("ce_time")) or payload.occurred(),
-            key=(key or b"").decode("utf-8", "replace"),
-            topic=topic,
-            payload=payload,
-            request_id=attributes.get("ce_requestid") or None,
-        )
-
-
-def rejected_record(
-    *,
-    request_id: str,
-    vendor: str,
-    kind: str,
-    status: int,
-    code: str,
-    text: str,
-    method: str,
-    path: str,
-    query: str,
-    content_type: str,
-    headers: dict[str, str],
-    body_base64: str,
-    truncated: bool,
-    received_at: datetime,
-    errors: dict[str, Any] | None = None,
-    entry: int | None = None,
-) -> tuple[str, list[tuple[str, bytes]], bytes]:
-    """Key, headers and value of a `sms.callbacks.rejected` record: enough to inspect and replay. A rejected entry
-    of a bundle (`entry`, its index) gets its own id, `<request id>/<entry>`, and the entry alone as body."""
-    value = {
-        "request_id": request_id,
-        "vendor": vendor,
-        "kind": kind,
-        "status": status,
-        "code": code,
-        "text": text,
-        "errors": errors,
-        "method": method,
-        "path": path,
-        "query": query,
-        "content_type": content_type,
-        "headers": headers,
-        "body_base64": body_base64,
-        "truncated": truncated,
-        "received_at": _iso(received_at),
-    }
-    if entry is not None:
-        value["entry"] = entry
-    record_headers = [
-        ("ce_specversion", SPEC_VERSION.encode()),
-        ("ce_id", (request_id if entry is None else f"{request_id}/{entry}").encode()),
-        ("ce_source", f"smshooks/{vendor}".encode()),
-        ("ce_type", b"sms.callback_rejected.v1"),
-        ("ce_time", (_iso(received_at) or "").encode()),
-        ("content-type", CONTENT_TYPE.encode()),
-        ("reason", code.encode()),
-    ]
-    return f"{vendor}:{kind}", record_headers, json.dumps(value, separators=(",", ":")).encode()
