@@ -6,10 +6,10 @@ from collections import Counter
 from typing import Any
 
 from sqlalchemy import Table
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
 from processors.db.models import ConsentAggregate, DeliveryTimeAggregate, ParkedReceiptAggregate, SentAggregate
-from processors.db.upserts import _insert
 
 TABLES: tuple[type[DeclarativeBase], ...] = (SentAggregate, DeliveryTimeAggregate, ParkedReceiptAggregate,
                                              ConsentAggregate)
@@ -66,7 +66,7 @@ class AggregateDeltas:
         for model in TABLES:
             rows = self.rows(model)
             if rows:
-                session.execute(increment(session, model.__table__, key_columns(model), counter_columns(model)), rows)
+                session.execute(increment(session.get_bind().dialect.name, model), rows)
         self.clear()
 
     def clear(self) -> None:
@@ -75,9 +75,11 @@ class AggregateDeltas:
             rows.clear()
 
 
-def increment(session: Session, table: Table, keys: list[str], counters: list[str]):
-    """The upsert adding excluded counters to an existing row (executemany of full rows)."""
-    statement = _insert(session, table)
+def increment(dialect: str, model: type[DeclarativeBase]):
+    """The upsert adding a row's counters to the stored row with its key (executemany of full rows)."""
+    table: Table = model.__table__  # type: ignore[assignment]
+    statement = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect](table)
     return statement.on_conflict_do_update(
-        index_elements=keys, set_={name: table.c[name] + statement.excluded[name] for name in counters}
+        index_elements=key_columns(model),
+        set_={name: table.c[name] + statement.excluded[name] for name in counter_columns(model)},
     )

@@ -75,9 +75,14 @@ def coarse_column(seconds: float) -> str:
     return next(column for upper, column in COARSE if upper is None or seconds < upper)
 
 
+def message_key(sent) -> tuple[str, str, str, str, str]:
+    """The aggregate row of a sent message: day of sent_at, vendor, sender, campaign, country ("" for none)."""
+    return day_of(sent.sent_at), sent.vendor, sent.sender or "", sent.campaign_id or "", sent.country_iso2 or ""
+
+
 def contribution(sent) -> Contribution:
     """What a sent message (an ORM row or a result row with the same attribute names) adds to the aggregates."""
-    key = (day_of(sent.sent_at), sent.vendor, sent.sender or "", sent.campaign_id or "", sent.country_iso2 or "")
+    key = message_key(sent)
     counts = {"sent": 1, sent.status: 1, "conflicts": int(bool(sent.conflict)), "parts": sent.parts or 0}
     seconds = delivery_seconds(sent.received_at, sent.delivered_at)
     bucket = None
