@@ -47,7 +47,10 @@ def from_rows(connection: Connection, start: datetime | None = None, end: dateti
     """The aggregates of the rows in [start, end) (each by its own time: sent, received), computed from scratch
     with the functions the processors use, so they equal what the processors kept."""
     found = AggregateDeltas()
-    streaming = connection.execution_options(stream_results=True, yield_per=STREAM)
+
+    def streaming(statement):
+        return connection.execute(statement.execution_options(stream_results=True, yield_per=STREAM))
+
     clicks = (
         select(Click.sent_message_id, func.count().label("clicks"))
         .where(Click.sent_message_id.is_not(None))
@@ -61,23 +64,23 @@ def from_rows(connection: Connection, start: datetime | None = None, end: dateti
         .outerjoin(clicks, clicks.c.sent_message_id == SentMessage.id)
         .where(*_within(SentMessage.sent_at, start, end))
     )
-    for count, row in enumerate(streaming.execute(sent), start=1):
+    for count, row in enumerate(streaming(sent), start=1):
         share = contribution(row)
         add_contribution(found, share)
         if row.clicks:
             found.add(SentAggregate, share.key, {"clicks": row.clicks, "clicked_messages": 1})
         if progress and count % 100_000 == 0:
-            progress("sent messages", count)
+            progress("sent messages read", count)
     parked = select(Receipt.vendor, Receipt.received_at).where(
         Receipt.parked, *_within(Receipt.received_at, start, end)
     )
-    for row in streaming.execute(parked):
+    for row in streaming(parked):
         found.add(ParkedReceiptAggregate, (day_of(row.received_at), row.vendor), {"parked": 1})
     changes = select(OptOutHistory.vendor, OptOutHistory.sender, OptOutHistory.received_at, OptOutHistory.action).where(
         OptOutHistory.changed.is_(True), OptOutHistory.action.in_(("opt_out", "opt_in")),
         *_within(OptOutHistory.received_at, start, end),
     )
-    for row in streaming.execute(changes):
+    for row in streaming(changes):
         name = "opt_outs" if row.action == "opt_out" else "opt_ins"
         found.add(ConsentAggregate, (day_of(row.received_at), row.vendor, row.sender or ""), {name: 1})
     return found
