@@ -92,6 +92,11 @@ def contribution(sent) -> Contribution:
     return Contribution(key, counts, bucket)
 
 
+def before_change(sent) -> Contribution | None:
+    """A sent message's share before a change, for record_message (None while aggregates are switched off)."""
+    return contribution(sent) if aggregate_deltas.ENABLED else None
+
+
 def add_contribution(deltas: aggregate_deltas.AggregateDeltas, share: Contribution, sign: int = 1) -> None:
     """Add (or, with sign -1, take off) one message's share."""
     deltas.add(SentAggregate, share.key, share.counts, sign)

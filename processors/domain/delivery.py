@@ -110,7 +110,7 @@ def find_sent_message(
 
 def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
     """Run one matched receipt through the state machine, recording the outcome and emitting MessageStatus."""
-    before = aggregates.contribution(sent)
+    before = aggregates.before_change(sent)
     if receipt.parked:
         aggregates.record_parked(uow, receipt.vendor, receipt.received_at, -1)
     receipt.sent_message_id = sent.id

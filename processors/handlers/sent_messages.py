@@ -52,7 +52,7 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         uow.sent_messages[key] = sent  # a later event of this batch for the same message updates this row
         aggregates.record_message(uow, None, sent)
     else:
-        before = aggregates.contribution(sent)
+        before = aggregates.before_change(sent)
         for name in DESCRIPTIVE:
             setattr(sent, name, values[name])
         aggregates.record_message(uow, before, sent)
