@@ -9,10 +9,16 @@ from sqlalchemy import Table
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import DeclarativeBase, Session
 
-from processors.db.models import ConsentAggregate, DeliveryTimeAggregate, ParkedReceiptAggregate, SentAggregate
+from processors.db.models import (
+    ConsentAggregate,
+    DeliveryTimeAggregate,
+    DeliveryTimeRollup,
+    ParkedReceiptAggregate,
+    SentAggregate,
+)
 
-TABLES: tuple[type[DeclarativeBase], ...] = (SentAggregate, DeliveryTimeAggregate, ParkedReceiptAggregate,
-                                             ConsentAggregate)
+TABLES: tuple[type[DeclarativeBase], ...] = (SentAggregate, DeliveryTimeAggregate, DeliveryTimeRollup,
+                                             ParkedReceiptAggregate, ConsentAggregate)
 # Switch for bench/processors.py's A/B only: False makes the handlers skip every aggregate change.
 ENABLED = True
 

@@ -305,6 +305,18 @@ class DeliveryTimeAggregate(Base):
     messages: Mapped[int] = _counter()
 
 
+class DeliveryTimeRollup(Base):
+    """The fine time-to-delivery buckets per day and vendor only: what a report grouped by vendor and/or day reads
+    (a few hundred buckets per day and vendor, instead of per every sender, campaign and country as well)."""
+
+    __tablename__ = "report_delivery_time_rollups"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
 class ParkedReceiptAggregate(Base):
     """Receipts parked (no sent message yet) per UTC day of their receive time and vendor."""
 

@@ -18,6 +18,7 @@ from processors.db.models import (
     Click,
     ConsentAggregate,
     DeliveryTimeAggregate,
+    DeliveryTimeRollup,
     ParkedReceiptAggregate,
     SentAggregate,
 )
@@ -102,6 +103,7 @@ def add_contribution(deltas: aggregate_deltas.AggregateDeltas, share: Contributi
     deltas.add(SentAggregate, share.key, share.counts, sign)
     if share.bucket is not None:
         deltas.add(DeliveryTimeAggregate, (*share.key, share.bucket), {"messages": 1}, sign)
+        deltas.add(DeliveryTimeRollup, (*share.key[:2], share.bucket), {"messages": 1}, sign)
 
 
 def record_message(uow: UnitOfWork, before: Contribution | None, sent) -> None:

@@ -6,10 +6,10 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import DeclarativeBase
 
-from processors.db.aggregate_deltas import TABLES, AggregateDeltas, counter_columns, increment, key_columns
+from processors.db.aggregate_deltas import TABLES, AggregateDeltas, counter_columns, key_columns
 from processors.db.models import (
     Click,
     ConsentAggregate,
@@ -22,6 +22,7 @@ from processors.db.models import (
 from processors.domain.aggregates import add_contribution, contribution, day_of
 
 STREAM = 10_000
+INSERT_ROWS = 500  # rows per INSERT (SQLite allows 32766 parameters; the widest table has 26 columns)
 Progress = Callable[[str, int], None]
 
 
@@ -98,8 +99,8 @@ def rebuild(connection: Connection, progress: Progress | None = None) -> dict[st
     for model in TABLES:
         connection.execute(delete(model.__table__))
         rows = computed.rows(model)
-        for begin in range(0, len(rows), STREAM):
-            connection.execute(increment(connection.dialect.name, model), rows[begin:begin + STREAM])
+        for begin in range(0, len(rows), INSERT_ROWS):  # emptied above: plain multi-row inserts
+            connection.execute(insert(model.__table__).values(rows[begin:begin + INSERT_ROWS]))
         written[model.__tablename__] = len(rows)
         if progress:
             progress(model.__tablename__, len(rows))

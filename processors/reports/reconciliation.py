@@ -9,9 +9,11 @@ the rows, with the time indexes.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
@@ -21,6 +23,7 @@ from processors.db.aggregate_deltas import AggregateDeltas
 from processors.db.models import (
     ConsentAggregate,
     DeliveryTimeAggregate,
+    DeliveryTimeRollup,
     ParkedReceiptAggregate,
     Receipt,
     SentAggregate,
@@ -126,7 +129,8 @@ def _aggregates_in_range(connection: Connection, request: ReportRequest) -> Aggr
     first, last = _whole_days(request)
     found = AggregateDeltas()
     if first < last:
-        found = aggregates.from_tables(connection, day(first), day(last), skip=(DeliveryTimeAggregate,))
+        found = aggregates.from_tables(connection, day(first), day(last),
+                                       skip=(DeliveryTimeAggregate, DeliveryTimeRollup))
     for start, end in ((request.start, first), (last, request.end)):  # no whole day: first = last = end
         if start < end:
             found.merge(aggregates.from_rows(connection, start, end))
@@ -206,13 +210,15 @@ def _attach_percentiles(connection: Connection, request: ReportRequest, found: A
                         rows, totals) -> None:
     """Time-to-delivery percentiles per group and of the totals, from the fine buckets (relative error stated in
     processors/domain/aggregates.py), written into the rows."""
+    # grouped by vendor and/or day only: the per-day-and-vendor buckets, far fewer rows than per every dimension
+    model = DeliveryTimeRollup if set(group) <= {"day", "vendor"} else DeliveryTimeAggregate
     buckets: dict[tuple, Counter] = {}
-    for key, counts in found.changes[DeliveryTimeAggregate].items():  # part days, from the rows
-        dimensions = _dimensions(key)
-        buckets.setdefault(tuple(dimensions[name] for name in group), Counter())[key[5]] += counts["messages"]
+    for key, counts in found.changes[model].items():  # part days, from the rows
+        dimensions = _dimensions(key[:-1])
+        buckets.setdefault(tuple(dimensions[name] for name in group), Counter())[key[-1]] += counts["messages"]
     first, last = _whole_days(request)
     if first < last:
-        table = DeliveryTimeAggregate.__table__
+        table = model.__table__
         keys = [table.c[name] for name in group]
         statement = (
             select(*keys, table.c.bucket, func.sum(table.c.messages))
@@ -234,17 +240,13 @@ def _attach_percentiles(connection: Connection, request: ReportRequest, found: A
 def _write_percentiles(row: dict[str, Any], buckets: Counter) -> None:
     """p50/p95/p99 of a histogram, interpolated between neighbouring ranks as percentile_cont does."""
     ranked = sorted((bucket, count) for bucket, count in buckets.items() if count > 0)
-    n = sum(count for _, count in ranked)
+    ends = list(accumulate(count for _, count in ranked))  # ranks below ends[i] fall in bucket i or before
+    n = ends[-1] if ends else 0
     if not n:
         return
 
     def value_at(rank: int) -> float:
-        seen = 0
-        for bucket, count in ranked:
-            seen += count
-            if rank < seen:
-                return bucket_value(bucket)
-        return bucket_value(ranked[-1][0])
+        return bucket_value(ranked[bisect_right(ends, rank)][0])
 
     for fraction in PERCENTILES:
         position = fraction * (n - 1)

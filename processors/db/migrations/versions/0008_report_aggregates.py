@@ -50,6 +50,13 @@ def upgrade() -> None:
         counter("messages"), sa.PrimaryKeyConstraint(*keys, "bucket"),
     )
     op.create_table(
+        "report_delivery_time_rollups",
+        sa.Column("day", sa.String(length=10), nullable=False),
+        sa.Column("vendor", sa.String(length=64), nullable=False),
+        sa.Column("bucket", sa.Integer(), nullable=False),
+        counter("messages"), sa.PrimaryKeyConstraint("day", "vendor", "bucket"),
+    )
+    op.create_table(
         "report_parked_receipt_aggregates",
         sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("vendor", sa.String(length=64), nullable=False),
@@ -65,6 +72,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("report_consent_aggregates", "report_parked_receipt_aggregates",
+    for table in ("report_consent_aggregates", "report_parked_receipt_aggregates", "report_delivery_time_rollups",
                   "report_delivery_time_aggregates", "report_sent_aggregates"):
         op.drop_table(table)
