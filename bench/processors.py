@@ -28,6 +28,9 @@ from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from processors.clients import KafkaClients
+from receiver.vendors import canonical_message_id
+
 # This file is named like the package it measures: keep its folder off the path so `processors` is the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
@@ -138,7 +141,8 @@ def run_processor(url: str, envelopes: list[Envelope], *, aggregates: bool = Tru
     aggregate_deltas.ENABLED = aggregates
     settings = load_settings(environ={}, overrides={"database_url": url})
     engine = make_engine(url)
-    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine))
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine),
+                         clients=KafkaClients(settings), canonical_id=canonical_message_id)
     decoded = [(Record("bench", 0, offset), envelope) for offset, envelope in enumerate(envelopes)]
     started = time.perf_counter()
     for start in range(0, len(decoded), BATCH):

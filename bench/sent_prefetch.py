@@ -16,6 +16,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
+from processors.clients import KafkaClients
+from receiver.vendors import canonical_message_id
+
 # This folder holds a file named like the `processors` package: keep it off the path (see processors.py).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -52,7 +55,8 @@ def main() -> int:
         settings = load_settings(environ={}, overrides={"database_url": url})
         sent_messages = PROCESSORS["sent-messages"]
         contenders = {"prefetch": sent_messages, "per_event": dataclasses.replace(sent_messages, prefetch=None)}
-        loops = {name: ProcessorLoop(processor, settings, threading.Event(), make_session_factory(engine))
+        loops = {name: ProcessorLoop(processor, settings, threading.Event(), make_session_factory(engine),
+                                     clients=KafkaClients(settings), canonical_id=canonical_message_id)
                  for name, processor in contenders.items()}
         seconds: dict[str, list[float]] = {name: [] for name in contenders}
         offset = 0

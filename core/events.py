@@ -71,44 +71,6 @@ def digits_msisdn(value: str | None) -> str | None:
     return compact if compact.isdigit() else text
 
 
-def normalize_message_id(vendor: str, message_id: str) -> str:
-    """One canonical spelling per vendor id, so receipts match sends despite case, zeros and hex/decimal."""
-    text = message_id.strip()
-    if vendor == "mobivate":
-        # Receipts carry 32 hex digits; the send response spells the same id as a dashed UUID.
-        return text.lower().replace("-", "") if UUID_SHAPE.match(text) else text.lower()
-    if vendor == "twilio":
-        # Twilio SIDs are case-sensitive in docs but never differ only by case.
-        return text.lower()
-    if vendor == "vonage":
-        # Vonage ids are hex strings that some APIs upper-case.
-        return text.lower()
-    if vendor == "jasmin":
-        # Jasmin ids are UUIDs; SMSC ids (id_smsc) mix hex and decimal, handled by smsc_id_variants.
-        return text.lower()
-    if vendor == "fortytwo":
-        # Decimal ids; leading zeros are dropped by some exports.
-        return (text.lstrip("0") or "0") if text.isdigit() else text.lower()
-    if vendor == "aws_sms":
-        # AWS message ids are UUIDs, lower case in events and send responses alike.
-        return text.lower()
-    if vendor in {"telnyx", "plivo"}:
-        # UUIDs, written lower-case by both, upper-cased by some exports; a group message adds `:<recipient>`.
-        message, colon, recipient = text.partition(":")
-        return f"{message.lower()}:{digits_msisdn(recipient)}" if colon else text.lower()
-    if vendor == "sinch":
-        # Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits.
-        batch, _, recipient = text.partition(":")
-        batch = batch.upper()
-        return f"{batch}:{digits_msisdn(recipient)}" if recipient else batch
-    return text
-
-
-def sinch_message_id(batch_id: str, recipient: str) -> str:
-    """Sinch has no per-message id: one message is a batch and a recipient."""
-    return normalize_message_id("sinch", f"{batch_id}:{digits_msisdn(recipient)}")
-
-
 # one encoder for every event value: json.dumps builds a new JSONEncoder per call when given options; NaN and
 # Infinity are not JSON, so the encoder refuses them (ValueError) rather than publish an invalid value
 EVENT_JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)

@@ -6,6 +6,7 @@ import dataclasses
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -75,25 +76,6 @@ class AuthScheme:
 VONAGE_SIGNATURE_METHODS = ("md5hash", "md5", "sha1", "sha256", "sha512")
 # sns_signature's default replay window: SNS retries for at most 3,600 s with the same signed Timestamp, plus skew
 SNS_TOLERANCE_SECONDS = 3900
-# What each vendor's software can really send, so a configured scheme it cannot satisfy stops the service at start
-# instead of refusing every callback. A URL token and an IP allow-list ask nothing of the sender but a registered
-# URL and a known source address; Twilio's sending addresses are not published, so no allow-list for it.
-VENDOR_AUTH_SCHEMES = {
-    "mobivate": ("url_token", "ip_allow_list"),
-    "sinch": ("sinch_hmac", "basic", "bearer", "url_token", "ip_allow_list"),  # bearer: Sinch's OAuth 2.0 option
-    "fortytwo": ("ip_allow_list", "url_token"),
-    "jasmin": ("url_token", "ip_allow_list"),  # Jasmin's thrower sends no credentials of any kind
-    "twilio": ("twilio_signature", "url_token"),
-    "vonage": ("vonage_signature", "url_token", "ip_allow_list"),
-    "aws_sms": ("sns_signature", "url_token", "ip_allow_list"),  # SNS signs; a URL token fits its https endpoint
-    "infobip": ("basic", "url_token", "ip_allow_list"),  # Basic on subscriptions; its HMAC format is unpublished
-    "bandwidth": ("basic", "url_token", "ip_allow_list"),  # Basic: the username/password set on the application
-    "generic": ("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
-    "telnyx": ("telnyx_signature", "url_token", "ip_allow_list"),
-    "plivo": ("plivo_signature", "url_token", "ip_allow_list"),
-}
-
-
 @dataclass(frozen=True)
 class AccountSettings:
     """A vendor account with its own credentials, chosen by `?account=<name>`; without `auth` it has its vendor's."""
@@ -227,7 +209,8 @@ def _texts(key: str, value: Any) -> tuple[str, ...]:
     return tuple(values)
 
 
-def _auth_list(where: str, items: Any, vendor: str) -> tuple[AuthScheme, ...]:
+def _auth_list(where: str, items: Any, vendor: str,
+               catalog: Mapping[str, tuple[str, ...]] | None) -> tuple[AuthScheme, ...]:
     """Parse a list of auth tables; each scheme must be one the vendor can really satisfy."""
     if not isinstance(items, list):
         raise ConfigError(f"{where}.auth: expected a list of tables")
@@ -242,7 +225,7 @@ def _auth_list(where: str, items: Any, vendor: str) -> tuple[AuthScheme, ...]:
             raise ConfigError(f"{key}.{sorted(unknown)[0]}: unknown key")
         if item["scheme"] not in AUTH_SCHEMES:
             raise ConfigError(f"{key}.scheme: {item['scheme']!r} is not one of {sorted(AUTH_SCHEMES)}")
-        offered = VENDOR_AUTH_SCHEMES.get(vendor, tuple(AUTH_SCHEMES))
+        offered = catalog.get(vendor, tuple(AUTH_SCHEMES)) if catalog is not None else tuple(AUTH_SCHEMES)
         if item["scheme"] not in offered:
             raise ConfigError(f"{key}.scheme: {vendor} cannot send {item['scheme']!r} credentials; "
                               f"it can use {', '.join(offered)}")
@@ -367,11 +350,11 @@ def standard_webhooks_key(secret: str) -> bytes:
     return key
 
 
-def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
+def _vendor(name: str, table: Any, catalog: Mapping[str, tuple[str, ...]] | None) -> VendorSettings:
     """Parse one [vendors.<name>] table."""
     where = f"vendors.{name}"
-    if name not in known_vendors:
-        raise ConfigError(f"{where}: unknown vendor (known: {', '.join(sorted(known_vendors))})")
+    if catalog is not None and name not in catalog:
+        raise ConfigError(f"{where}: unknown vendor (known: {', '.join(sorted(catalog))})")
     if not isinstance(table, dict):
         raise ConfigError(f"{where}: expected a table")
     allowed = {"enabled", "auth", "account_ids", "accounts", "missing_receipt_hours", "when_kafka_is_down", "rates",
@@ -379,7 +362,7 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
     unknown = set(table) - allowed
     if unknown:
         raise ConfigError(f"{where}.{sorted(unknown)[0]}: unknown key")
-    auth = _auth_list(where, table.get("auth", []), name)
+    auth = _auth_list(where, table.get("auth", []), name, catalog)
     accounts = {}
     for account, account_table in (table.get("accounts") or {}).items():
         account_where = f"{where}.accounts.{account}"
@@ -391,7 +374,7 @@ def _vendor(name: str, table: Any, known_vendors: set[str]) -> VendorSettings:
         accounts[account] = AccountSettings(
             name=account,
             # an account without its own `auth` keeps its vendor's checks; it never turns authentication off
-            auth=_auth_list(account_where, account_table["auth"], name) if "auth" in account_table else auth,
+            auth=_auth_list(account_where, account_table["auth"], name, catalog) if "auth" in account_table else auth,
             account_ids=tuple(str(a) for a in account_table.get("account_ids", [])),
         )
     missing = table.get("missing_receipt_hours")
@@ -441,12 +424,14 @@ def _rates(where: str, table: Any) -> dict[str, tuple[Decimal, str]]:
     return rates
 
 
-KNOWN_VENDORS = {"mobivate", "sinch", "fortytwo", "jasmin", "twilio", "vonage", "generic", "aws_sms", "telnyx", "plivo",
-                 "infobip", "bandwidth"}
+def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None,
+                  vendors: Mapping[str, tuple[str, ...]] | None = None) -> Settings:
+    """Build Settings from the TOML file named by SMSHOOKS_CONFIG, then the environment, then overrides.
 
-
-def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, Any] | None = None) -> Settings:
-    """Build Settings from the TOML file named by SMSHOOKS_CONFIG, then the environment, then overrides."""
+    `vendors` is the vendor catalog (each vendor we serve and the auth schemes its software can send), given by
+    whoever knows the vendors (the receiver, the application): with it, an unknown vendor or a scheme its vendor
+    cannot satisfy stops the service at start. Without it (the processors) vendor tables are read unchecked.
+    """
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
     scalar_fields = {f.name: f.type for f in dataclasses.fields(Settings) if f.name != "vendors"}
@@ -475,8 +460,8 @@ def load_settings(environ: dict[str, str] | None = None, overrides: dict[str, An
             raise ConfigError(f"{key}: unknown setting")
         else:
             values[key] = _coerce(key, scalar_fields[key], value)
-    vendors = {name: _vendor(name, table, KNOWN_VENDORS) for name, table in file_vendors.items()}
-    settings = Settings(**values, vendors=vendors)
+    vendor_tables = {name: _vendor(name, table, vendors) for name, table in file_vendors.items()}
+    settings = Settings(**values, vendors=vendor_tables)
     _validate(settings)
     return settings
 

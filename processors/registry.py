@@ -19,6 +19,8 @@ from core.events import (
 )
 from core.settings import Settings
 from processors import observability
+from processors.clients import KafkaClients
+from processors.db.uow import CanonicalId
 from processors.domain.delivery import prefetch_sent_messages
 from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
@@ -63,9 +65,12 @@ PROCESSORS: dict[str, Processor] = {
 
 
 def run_processors(
-    names: list[str] | tuple[str, ...], settings: Settings, stop_flag: threading.Event
+    names: list[str] | tuple[str, ...], settings: Settings, stop_flag: threading.Event, *,
+    clients: KafkaClients, canonical_id: CanonicalId,
 ) -> dict[str, Stats]:
     """Run the named processors (all when empty), one thread each, until `stop_flag` is set.
+
+    The caller hands in the Kafka clients' maker and the vendors' message-id rules (see `smshooks process`).
 
     If one processor dies of a non-transient error the others are stopped and the error is re-raised.
     Production runs one processor per process (same call, one name); scale up to the partition count.
@@ -83,7 +88,7 @@ def run_processors(
 
     def _target(name: str) -> None:
         try:
-            results[name] = run(PROCESSORS[name], settings, stop_flag)
+            results[name] = run(PROCESSORS[name], settings, stop_flag, clients=clients, canonical_id=canonical_id)
         except BaseException as error:
             log.exception("processor %s died", name)
             failures.append(error)

@@ -17,14 +17,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.events import Envelope, InvalidEvent, topic_name, utc_now
-from core.kafka_clients import build
 from core.settings import Settings
-from core.topics import create_missing_topics
 from processors import observability
+from processors.clients import KafkaClients
 from processors.db.chunks import in_chunks
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.models import ProcessedEvent
-from processors.db.uow import UnitOfWork
+from processors.db.uow import CanonicalId, UnitOfWork
 from processors.relay import relay_all
 from processors.topics import dead_letter_topic
 
@@ -145,42 +144,6 @@ class Backoff:
         self.delay = self.initial
 
 
-def make_consumer(processor: Processor, settings: Settings) -> KafkaConsumer:
-    """A manually committing consumer in the processor's group, with the configured timings."""
-    consumer = build(
-        KafkaConsumer,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        group_id=processor.group_id(settings),
-        client_id=f"smshooks-{processor.name}",
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-        max_poll_interval_ms=settings.consumer_max_poll_interval_ms,
-        session_timeout_ms=settings.consumer_session_timeout_ms,
-        heartbeat_interval_ms=settings.consumer_heartbeat_interval_ms,
-        max_poll_records=settings.consumer_max_poll_records,
-    )
-    topics = processor.input_topics(settings)
-    # Know the topics' partitions before joining: Apache Kafka completes a join at once, and a leader that joins
-    # before its metadata arrived assigns nothing ("No partition metadata"), then needs a second rebalance, after
-    # which kafka-python 3.0 sometimes sent no heartbeat and the member was expelled with its partitions idle.
-    for topic in topics:
-        consumer.partitions_for_topic(topic)
-    consumer.subscribe(topics)
-    return consumer
-
-
-def make_producer(settings: Settings) -> KafkaProducer:
-    """An idempotent, acks=all producer for outbox relay and dead letters."""
-    return build(
-        KafkaProducer,
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        acks="all",
-        enable_idempotence=True,
-        linger_ms=5,
-        client_id="smshooks-processors",
-    )
-
-
 class ProcessorLoop:
     """One processor's consumer, producer and database, driven until the stop flag is set."""
 
@@ -190,11 +153,16 @@ class ProcessorLoop:
         settings: Settings,
         stop_flag: threading.Event,
         session_factory: sessionmaker[Session],
+        *,
+        clients: KafkaClients,
+        canonical_id: CanonicalId,
     ) -> None:
         self.processor = processor
         self.settings = settings
         self.stop_flag = stop_flag
         self.session_factory = session_factory
+        self.clients = clients
+        self.canonical_id = canonical_id
         self.group = processor.group_id(settings)
         self.stats = Stats()
         self.backoff = Backoff()
@@ -263,9 +231,9 @@ class ProcessorLoop:
         topics += [topic_name(self.settings.topic_prefix, t) for t in self.processor.outputs]
         while not self.stop_flag.is_set():
             try:
-                create_missing_topics(self.settings, topics)
-                self.producer = make_producer(self.settings)
-                self.consumer = make_consumer(self.processor, self.settings)
+                self.clients.create_topics(topics)
+                self.producer = self.clients.producer()
+                self.consumer = self.clients.consumer(self.processor)
                 return True
             except KafkaError as error:
                 log.warning("%s: broker not ready (%s), retrying", self.group, error)
@@ -347,7 +315,7 @@ class ProcessorLoop:
 
     def _apply(self, decoded: list[tuple[object, Envelope]]) -> list[Envelope]:
         """Dedupe and handle every event of the batch in one unit of work, commit it; returns the handled ones."""
-        with UnitOfWork(self.session_factory, self.settings) as uow:
+        with UnitOfWork(self.session_factory, self.settings, self.canonical_id) as uow:
             seen = self._already_processed(uow.session, [envelope.id for _, envelope in decoded])
             to_handle: list[tuple[object, Envelope, Handler]] = []
             duplicates = skipped = 0
@@ -488,7 +456,7 @@ class ProcessorLoop:
     def _settle(self, handled: list[Envelope]) -> None:
         """The processor's post-commit step for a batch, in a transaction of its own."""
         assert self.processor.settle is not None
-        with UnitOfWork(self.session_factory, self.settings) as uow:
+        with UnitOfWork(self.session_factory, self.settings, self.canonical_id) as uow:
             done = self.processor.settle(handled, uow)
             uow.commit()
         if done:
@@ -512,7 +480,7 @@ class ProcessorLoop:
     def _periodic(self) -> None:
         """The processor's housekeeping, in one transaction of its own; its output events go through the outbox."""
         assert self.processor.periodic is not None
-        with UnitOfWork(self.session_factory, self.settings) as uow:
+        with UnitOfWork(self.session_factory, self.settings, self.canonical_id) as uow:
             done = self.processor.periodic(uow)
             uow.commit()
         if done:
@@ -543,17 +511,21 @@ def run(
     settings: Settings,
     stop_flag: threading.Event,
     *,
+    clients: KafkaClients,
+    canonical_id: CanonicalId,
     engine: Engine | None = None,
 ) -> Stats:
     """Run one processor until `stop_flag` is set, finishing and committing the current batch; returns stats.
 
     The database must be migrated first (`processors.db.upgrade`). Signal handling is the caller's:
-    see `install_signal_handlers`.
+    see `install_signal_handlers`. The Kafka clients and the vendors' message-id rules come from the caller.
     """
     own_engine = engine is None
     engine = engine or make_engine(settings.effective_database_url)
     try:
-        return ProcessorLoop(processor, settings, stop_flag, make_session_factory(engine)).run()
+        loop = ProcessorLoop(processor, settings, stop_flag, make_session_factory(engine), clients=clients,
+                             canonical_id=canonical_id)
+        return loop.run()
     finally:
         if own_engine:
             engine.dispose()

@@ -38,11 +38,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from receiver import health, observability, openapi, views
     from receiver.ratelimit import CallbackRateLimiter
     from receiver.spooling import make_spooling_publisher
-    from receiver.vendors import load_adapters
+    from receiver.vendors import auth_catalog, load_adapters
 
     test_config = dict(test_config or {})
     publisher = test_config.pop("publisher", None)
-    settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config)
+    settings: Settings = test_config.pop("settings", None) or load_settings(overrides=test_config,
+                                                                                 vendors=auth_catalog())
     app = ReceiverFlask(__name__)
     # `//` in a path must not be answered with a 308 redirect (undocumented; vendors do not follow it): 404
     app.url_map.merge_slashes = False

@@ -11,17 +11,19 @@ from collections import defaultdict
 from limits import parse_many, storage, strategies
 from limits.storage import MovingWindowSupport, Storage
 
-from core.settings import KNOWN_VENDORS, Settings
+from core.settings import Settings
 from receiver.errors import RateLimited
+from receiver.vendors import callback_vendors
 
 # The bucket of every vendor segment we do not serve: they all answer 404, and keying on the raw URL segment
 # would give an attacker one new key (memory) per random path.
 UNKNOWN_VENDOR = "unknown"
+SERVED = frozenset(callback_vendors())
 
 
 def vendor_key(vendor: str) -> str:
     """The rate-limit identity of a vendor URL segment: the vendor when we serve it, else one shared bucket."""
-    return vendor if vendor in KNOWN_VENDORS else UNKNOWN_VENDOR
+    return vendor if vendor in SERVED else UNKNOWN_VENDOR
 
 
 class PrunedMovingWindowStorage(Storage, MovingWindowSupport):

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from core.events import digits_msisdn, utc_now
-from core.settings import KNOWN_VENDORS, Settings
+from core.settings import Settings
 from processors.db.engine import make_engine
 from processors.reports import params
 from processors.reports.compliance import ComplianceRequest, build_compliance_report
@@ -45,6 +45,7 @@ from processors.reports.opt_outs import (
 )
 from processors.reports.reconciliation import ReportRequest, build_report
 from receiver.errors import ConstraintViolation, InvalidParameterFormat, NotFound, ServiceUnavailable, Unauthorized
+from receiver.vendors import canonical_message_id, load_adapters
 
 bp = Blueprint("read_api", __name__)
 ENGINE = "smshooks.read_engine"
@@ -256,12 +257,12 @@ def opt_out_history(msisdn: str) -> Response:
 @bp.get("/v1/messages/<vendor>/<path:message_id>")
 def message(vendor: str, message_id: str) -> Response:
     """Current status, receipt history, conflicts and clicks of one sent message."""
-    if vendor not in KNOWN_VENDORS:
+    if vendor not in load_adapters():
         raise NotFound(f"Unknown vendor {vendor[:40]!r}.")
     if not message_id.strip() or len(message_id) > MAX_MESSAGE_ID:
         raise params.ParameterError("message_id", f"must be 1 to {MAX_MESSAGE_ID} characters", "constraint")
     with read_engine(current_app._get_current_object()).connect() as connection:
-        found = message_status(connection, vendor, message_id)
+        found = message_status(connection, vendor, canonical_message_id(vendor, message_id))
     if found is None:
         raise NotFound(f"No sent message or receipt for {vendor} message {message_id[:60]!r}.")
     return jsonify(found)

@@ -9,6 +9,7 @@ import sys
 import click
 
 from core.settings import ConfigError, load_settings
+from receiver.vendors import auth_catalog
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -28,7 +29,7 @@ def settings_from(ctx: click.Context):
     root.ensure_object(dict)
     if "settings" not in root.obj:
         try:
-            root.obj["settings"] = load_settings()
+            root.obj["settings"] = load_settings(vendors=auth_catalog())
         except ConfigError as exc:
             click.echo(f"configuration error: {exc}", err=True)
             sys.exit(2)

@@ -37,7 +37,7 @@ class SentMessage(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     vendor: Mapped[str] = mapped_column(String(SHORT))
-    message_id: Mapped[str] = mapped_column(String(ID))  # normalized with normalize_message_id
+    message_id: Mapped[str] = mapped_column(String(ID))  # canonical: the vendor module's canonical_message_id
     raw_message_id: Mapped[str] = mapped_column(String(ID))
     batch_id: Mapped[str | None] = mapped_column(String(ID))
     campaign_id: Mapped[str | None] = mapped_column(String(ID))

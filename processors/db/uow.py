@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import inspect
@@ -11,6 +12,9 @@ from core.events import Envelope, topic_name, utc_now
 from core.settings import Settings
 from processors.db.aggregate_deltas import AggregateDeltas
 from processors.db.models import OutboxRecord, SentMessage
+
+# (vendor, message id) -> the vendor's canonical spelling of it; the vendors' own rules, given by the application
+CanonicalId = Callable[[str, str], str]
 
 
 class UnitOfWork:
@@ -22,9 +26,10 @@ class UnitOfWork:
 
     session: Session
 
-    def __init__(self, session_factory: sessionmaker[Session], settings: Settings) -> None:
+    def __init__(self, session_factory: sessionmaker[Session], settings: Settings, canonical_id: CanonicalId) -> None:
         self.session_factory = session_factory
         self.settings = settings
+        self.canonical_id = canonical_id
         self.outbox_count = 0
         self._reset()
 

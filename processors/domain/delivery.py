@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import ColumnElement, Select, and_, select
 from sqlalchemy.orm import Session
 
-from core.events import DeliveryReceipt, Envelope, MessageStatus, normalize_message_id
+from core.events import DeliveryReceipt, Envelope, MessageStatus
 from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
@@ -38,7 +38,7 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     for envelope in envelopes:
         payload = envelope.payload
         if isinstance(payload, DeliveryReceipt | SentMessagePayload):
-            message_id = normalize_message_id(payload.vendor, payload.message_id)
+            message_id = uow.canonical_id(payload.vendor, payload.message_id)
             if (payload.vendor, message_id) not in uow.sent_messages:
                 wanted.setdefault(payload.vendor, set()).add(message_id)
     with uow.session.no_autoflush:

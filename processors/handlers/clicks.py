@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import exists, select
 
-from core.events import Envelope, LinkClick, digits_msisdn, normalize_message_id
+from core.events import Envelope, LinkClick, digits_msisdn
 from processors.db.chunks import in_chunks
 from processors.db.models import Click
 from processors.db.uow import UnitOfWork
@@ -17,7 +17,7 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     """Store the click; campaign and batch come from the sent message, else from the click itself."""
     payload = envelope.payload
     assert isinstance(payload, LinkClick)
-    message_id = normalize_message_id(payload.vendor, payload.message_id)
+    message_id = uow.canonical_id(payload.vendor, payload.message_id)
     sent = sent_message_by_id(uow.session, payload.vendor, message_id)
     if sent is not None:
         earlier = uow.session.scalar(select(exists().where(Click.sent_message_id == sent.id)))

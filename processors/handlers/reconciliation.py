@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from core.events import DeliveryReceipt, Envelope, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, Envelope, digits_msisdn
 from processors.db.chunks import in_chunks
 from processors.db.models import Receipt, SentMessage
-from processors.db.uow import UnitOfWork
+from processors.db.uow import CanonicalId, UnitOfWork
 from processors.domain import aggregates, consent, statuses
 from processors.domain.delivery import (
     apply_receipt,
@@ -23,7 +23,7 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     """Store the receipt as history, then apply it to its sent message, or park it until that arrives."""
     payload = envelope.payload
     assert isinstance(payload, DeliveryReceipt)
-    receipt = receipt_row(envelope, payload)
+    receipt = receipt_row(envelope, payload, uow.canonical_id)
     # Nothing reads a new receipt back within the unit: it is inserted with the batch's others at commit.
     uow.insert_later(receipt)
     if payload.count is not None and payload.recipient is None:
@@ -61,12 +61,12 @@ def record_refusal(uow: UnitOfWork, envelope: Envelope, payload: DeliveryReceipt
 
 
 
-def receipt_row(envelope: Envelope, payload: DeliveryReceipt) -> Receipt:
+def receipt_row(envelope: Envelope, payload: DeliveryReceipt, canonical_id: CanonicalId) -> Receipt:
     """The history row of a receipt, with the whole event data as raw."""
     return Receipt(
         event_id=envelope.id,
         vendor=payload.vendor,
-        message_id=normalize_message_id(payload.vendor, payload.message_id),
+        message_id=canonical_id(payload.vendor, payload.message_id),
         raw_message_id=payload.message_id,
         status=payload.status,
         vendor_status=payload.vendor_status,

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sqlalchemy import select, tuple_
 
-from core.events import Envelope, digits_msisdn, normalize_message_id
+from core.events import Envelope, digits_msisdn
 from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
-from processors.db.uow import UnitOfWork
+from processors.db.uow import CanonicalId, UnitOfWork
 from processors.domain import aggregates
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.domain.delivery import rematch_parked, rematch_receipts, sent_message_by_id
@@ -26,7 +26,7 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
     assert isinstance(payload, SentMessagePayload)
     values = {
         "vendor": payload.vendor,
-        "message_id": normalize_message_id(payload.vendor, payload.message_id),
+        "message_id": uow.canonical_id(payload.vendor, payload.message_id),
         "raw_message_id": payload.message_id,
         "batch_id": payload.batch_id,
         "campaign_id": payload.campaign_id,
@@ -68,7 +68,7 @@ def register_parts(uow: UnitOfWork, sent: SentMessage, part_ids: tuple[str, ...]
     session = uow.session
     known = set(session.scalars(select(MessagePart.message_id).where(MessagePart.sent_message_id == sent.id)))
     for index, part_id in enumerate(part_ids, start=1):
-        normalized = normalize_message_id(sent.vendor, part_id)
+        normalized = uow.canonical_id(sent.vendor, part_id)
         if normalized not in known:
             known.add(normalized)
             session.add(MessagePart(sent_message_id=sent.id, vendor=sent.vendor, message_id=normalized,
@@ -82,12 +82,12 @@ def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     The other half of reconciliation's settle_parked (and of clicks' settle_clicks); the queries use the partial
     `parked` indexes and the clicks' message-id index, and almost always answer nothing.
     """
-    stored = stored_keys(envelopes)
+    stored = stored_keys(envelopes, uow.canonical_id)
     applied = rematch_receipts(uow, parked_for(uow, stored))
     return applied + attribute_waiting_clicks(uow, clicks_waiting_for(uow, stored))
 
 
-def stored_keys(envelopes: list[Envelope]) -> dict[str, dict[str, set]]:
+def stored_keys(envelopes: list[Envelope], canonical_id: CanonicalId) -> dict[str, dict[str, set]]:
     """Per vendor, every key a receipt can match the batch's sent messages on: message id, client reference,
     (batch id, recipient)."""
     keys: dict[str, dict[str, set]] = {}
@@ -96,8 +96,8 @@ def stored_keys(envelopes: list[Envelope]) -> dict[str, dict[str, set]]:
         if not isinstance(payload, SentMessagePayload):
             continue
         vendor = keys.setdefault(payload.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
-        vendor["message_id"].add(normalize_message_id(payload.vendor, payload.message_id))
-        vendor["message_id"].update(normalize_message_id(payload.vendor, part) for part in payload.part_ids)
+        vendor["message_id"].add(canonical_id(payload.vendor, payload.message_id))
+        vendor["message_id"].update(canonical_id(payload.vendor, part) for part in payload.part_ids)
         if payload.client_ref:
             vendor["client_ref"].add(payload.client_ref)
         if payload.batch_id:

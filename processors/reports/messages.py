@@ -6,15 +6,15 @@ from typing import Any
 
 from sqlalchemy import Connection, or_, select
 
-from core.events import normalize_message_id
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.domain.money import from_nanos
 from processors.reports.reconciliation import iso
 
 
-def message_status(connection: Connection, vendor: str, message_id: str) -> dict[str, Any] | None:
-    """Everything we know about one (vendor, message id); None when neither a send nor a receipt exists."""
-    normalized = normalize_message_id(vendor, message_id)
+def message_status(connection: Connection, vendor: str, normalized: str) -> dict[str, Any] | None:
+    """Everything we know about one (vendor, canonical message id); None when neither a send nor a receipt exists.
+
+    The caller spells the id as the vendor's rule does (`receiver.vendors.canonical_message_id`)."""
     sent = connection.execute(
         select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id == normalized)
     ).first()

@@ -39,11 +39,12 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, SentMessage, digits_msisdn
 from receiver.errors import Forbidden, InvalidJson, ServiceUnavailable, Unauthorized, UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, StrictInteger, VendorTime, described
 from receiver.parsing import parse_json
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
+from receiver.vendors.sending import sent_message, stated
 
 log = logging.getLogger(__name__)
 VENDOR = "aws_sms"
@@ -77,6 +78,11 @@ EVENT_STATUSES = {
     "UNKNOWN": "unknown",  # not delivered for a reason no other type covers; AWS sends it after 72 h without news
 }
 MESSAGE_EVENT_PREFIXES = ("TEXT_", "MEDIA_")  # VOICE_* and registration events are not messages we reconcile
+
+
+def canonical_message_id(message_id: str) -> str:
+    """AWS message ids are UUIDs, lower case in events and send responses alike."""
+    return message_id.strip().lower()
 
 
 class FetchFailed(Exception):
@@ -306,7 +312,7 @@ def sms_event(payload: dict, envelope: dict, message: dict, ctx: CallbackContext
     status = receipt_status(event["event_type"], event.get("is_final"))
     mcc, mnc = event.get("mcc"), event.get("mnc")
     return [DeliveryReceipt(
-        vendor=VENDOR, message_id=normalize_message_id(VENDOR, event["message_id"]), status=status,
+        vendor=VENDOR, message_id=canonical_message_id(event["message_id"]), status=status,
         vendor_status=event["event_type"], received_at=ctx.received_at, occurred_at=event.get("event_timestamp"),
         recipient=digits_msisdn(event.get("destination")), sender=digits_msisdn(event.get("origination")),
         error_description=None if status in {"delivered", "pending"} else event.get("status_description"),
@@ -323,7 +329,7 @@ def inbound_message(payload: dict, envelope: dict, message: dict, ctx: CallbackC
     except ValidationError as exc:
         raise ValidationError({"Message": exc.messages}) from None
     return [InboundMessage(
-        vendor=VENDOR, message_id=normalize_message_id(VENDOR, inbound.get("inbound_message_id")
+        vendor=VENDOR, message_id=canonical_message_id(inbound.get("inbound_message_id")
                                                        or envelope["message_id"]),
         from_=digits_msisdn(inbound["origination"]), to=digits_msisdn(inbound["destination"]),
         received_at=ctx.received_at, occurred_at=envelope.get("timestamp"), text=inbound["body"],
@@ -373,8 +379,34 @@ def callback(wanted: str) -> Callable[[Any, CallbackContext], list]:
     return normalize
 
 
+
+
+class AwsSendTextMessageSchema(Schema):
+    """AWS End User Messaging SMS SendTextMessage (or SendMediaMessage) response: one MessageId."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_id = fields.String(required=True, data_key="MessageId", validate=validate.Length(1, 128))
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """SendTextMessage sends to one number and answers only its MessageId: the caller names the recipient."""
+    response = shared_schema(AwsSendTextMessageSchema).load(item["response"])
+    recipients = wrapper.get("recipients") or []
+    if len(recipients) != 1:
+        raise ValidationError({"recipients": ["Required with an aws_sms response: the one destination number."]})
+    return [sent_message("aws_sms", canonical_message_id(response["message_id"]), recipients[0], received_at,
+                  item, **stated(wrapper))]
+
+
 ADAPTER = VendorAdapter(
     name=VENDOR,
+    docs="https://docs.aws.amazon.com/sms-voice/latest/userguide/configuration-sets-event-format.html",
+    auth_schemes=("sns_signature", "url_token", "ip_allow_list"),  # SNS signs; a URL token fits its https endpoint
+    canonical_id=canonical_message_id,
+    send_response=send_response,
     kinds={
         "delivery-receipts": KindSpec(
             callback("receipt"), formats=("json", "text-json"), schemas=(EnvelopeSchema, SmsEventSchema),

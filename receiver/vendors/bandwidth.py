@@ -14,7 +14,8 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, vali
 from core.events import DeliveryReceipt, InboundMessage, Payload, digits_msisdn
 from receiver.errors import UnknownCallbackType
 from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, as_given, served_entries, shared_schema
+from receiver.vendors.sending import entry_reader
 
 VENDOR = "bandwidth"
 MAX_EVENTS = 1000
@@ -163,15 +164,6 @@ def callbacks(payload: Any, ctx: CallbackContext) -> list[Payload]:
     return served_entries((([event], event) for event in events), lambda event: _event(event, ctx), ctx)
 
 
-ADAPTER = VendorAdapter(
-    name=VENDOR,
-    kinds={
-        "delivery-receipts": KindSpec(callbacks, schemas=(EventSchema,),
-                                      summary="Bandwidth message callbacks: a JSON array of these events"),
-        "inbound-messages": KindSpec(callbacks, schemas=(EventSchema,),
-                                     summary="Bandwidth message callbacks: a JSON array of these events"),
-    },
-)
 
 
 class SendResponseSchema(BandwidthSchema):
@@ -192,3 +184,17 @@ def sent(response: Any) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]
               "client_ref": message.get("tag")}
     return [(message["id"].strip(), recipient, values, dict(response, to=[raw]))
             for recipient, raw in zip(message["to"], response["to"], strict=True)]
+
+
+ADAPTER = VendorAdapter(
+    name=VENDOR,
+    docs="https://dev.bandwidth.com/docs/messaging/webhooks/",
+    auth_schemes=("basic", "url_token", "ip_allow_list"),  # Basic: the username/password set on the application
+    send_response=entry_reader(VENDOR, as_given, sent),
+    kinds={
+        "delivery-receipts": KindSpec(callbacks, schemas=(EventSchema,),
+                                      summary="Bandwidth message callbacks: a JSON array of these events"),
+        "inbound-messages": KindSpec(callbacks, schemas=(EventSchema,),
+                                     summary="Bandwidth message callbacks: a JSON array of these events"),
+    },
+)

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError
 
-from core.events import Envelope, Payload
+from core.events import Envelope, Payload, SentMessage
 from receiver.errors import ApiError, UnknownAccount, UnknownCallbackType, validation_error
 
 KINDS = ("delivery-receipts", "inbound-messages", "link-clicks")
@@ -81,13 +81,28 @@ class KindSpec:
     summary: str = ""
 
 
+def as_given(message_id: str) -> str:
+    """A vendor whose ids need no canonical spelling: the id as given, without surrounding spaces."""
+    return message_id.strip()
+
+
+# A send-response reader: (the sending system's wrapper as loaded, the item as posted, our receive time) -> messages
+SendResponse = Callable[[dict[str, Any], dict[str, Any], datetime], list[SentMessage]]
+
+
 @dataclass(frozen=True)
 class VendorAdapter:
-    """A vendor: its name and the kinds it calls back with."""
+    """A vendor: everything the receiver, the processors and the application need to know about it, in one place."""
 
     name: str
+    docs: str  # the vendor's own documentation of its callbacks (or send API), for README and config check
+    # the auth schemes its software can really send; a configured scheme it cannot satisfy stops the service at start
+    auth_schemes: tuple[str, ...] = ()
     kinds: dict[str, KindSpec] = field(default_factory=dict)
     idempotency_header: str | None = None  # a header whose value is kept in each event's raw (idempotency_token)
+    # one canonical spelling of its message ids, so receipts match sends despite case, zeros and dashes
+    canonical_id: Callable[[str], str] = as_given
+    send_response: SendResponse | None = None  # reads its send API's response for POST /v1/sent-messages
 
 
 @functools.cache

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from core.events import DeliveryReceipt, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, SentMessage, digits_msisdn
 from receiver.errors import UnknownCallbackType
 from receiver.fields import Address, Code, Msisdn, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
+from receiver.vendors.sending import sent_message, stated
 
 VENDOR = "fortytwo"
 MAX_BUNDLE = 1000
@@ -46,6 +48,12 @@ HTTP_API_STATUSES = {
     44: "expired",  # expired
     50: "failed",  # general delivery problem
 }
+
+
+def canonical_message_id(message_id: str) -> str:
+    """Decimal ids; leading zeros are dropped by some exports."""
+    text = message_id.strip()
+    return (text.lstrip("0") or "0") if text.isdigit() else text.lower()
 
 
 class CallbackInfoSchema(Schema):
@@ -122,7 +130,7 @@ def _entry_receipt(item: Any, bundle: dict[str, Any], outer: dict[str, Any], ctx
         raise ValidationError({"data": {"0": exc.messages}}) from None  # as in the entry's own replay body
     return [
         DeliveryReceipt(
-            vendor=VENDOR, message_id=normalize_message_id(VENDOR, info["message_id"]),
+            vendor=VENDOR, message_id=canonical_message_id(info["message_id"]),
             status=smpp_status(info["status"]), vendor_status=info["status"], received_at=ctx.received_at,
             occurred_at=info.get("micro_timestamp") or info.get("timestamp"), batch_id=bundle.get("api_job_id"),
             # the per-destination custom_id is echoed back; the job id is the fallback reference
@@ -150,7 +158,7 @@ def http_api_receipts(payload: dict[str, str], ctx: CallbackContext) -> list[Del
     receipt = shared_schema(HttpApiReceiptSchema).load(payload)
     return [
         DeliveryReceipt(
-            vendor=VENDOR, message_id=normalize_message_id(VENDOR, receipt["smsid"]),
+            vendor=VENDOR, message_id=canonical_message_id(receipt["smsid"]),
             status=http_api_status(receipt["status"]), vendor_status=receipt["status"],
             received_at=ctx.received_at, occurred_at=receipt.get("timestamp"), client_ref=receipt.get("customid"),
             recipient=digits_msisdn(receipt.get("to")), sender=receipt.get("from_"), account=ctx.account,
@@ -172,8 +180,76 @@ def ack(envelopes: list, ctx: CallbackContext) -> tuple[str, str] | None:
     return ("OK", "text/plain") if ctx.payload_format == "query" else None
 
 
+
+
+class FortytwoResponseSchema(Schema):
+    """Fortytwo's outer response: `results` holds objects keyed by destination MSISDN."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    api_job_id = fields.String(required=True, validate=validate.Length(1, 128))
+    client_job_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+    results = fields.Raw(required=True)  # one object or a list of them; checked by _fortytwo_destinations
+
+
+
+class FortytwoResultSchema(Schema):
+    """One destination's RESULT_DETAIL."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_id = fields.String(allow_none=True, validate=validate.Length(1, 128))
+    custom_id = fields.String(allow_none=True, validate=validate.Length(max=256))
+
+
+
+def _fortytwo_destinations(results: Any) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+    """(destination, loaded detail, raw detail) for each destination of `results` (an object or a list of them)."""
+    objects = results if isinstance(results, list) else [results]
+    destinations, errors = [], {}
+    for index, result in enumerate(objects):
+        if not isinstance(result, dict):
+            errors[str(index)] = ["Expected an object keyed by destination MSISDN."]
+            continue
+        for destination, detail in result.items():
+            try:
+                number = Msisdn().deserialize(destination)
+                destinations.append((number, shared_schema(FortytwoResultSchema).load(detail), detail))
+            except ValidationError as exc:
+                errors[destination[:32]] = exc.messages
+    if errors:
+        raise ValidationError({"results": errors})
+    return destinations
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Fortytwo's outer response, one sent message per destination that got a message_id."""
+    response = shared_schema(FortytwoResponseSchema).load(item["response"])
+    outer = {name: value for name, value in item["response"].items() if name != "results"}
+    messages = [
+        sent_message(
+            "fortytwo", canonical_message_id(detail["message_id"]), destination, received_at,
+            dict(item, response=dict(outer, results={destination: raw_detail})),
+            batch_id=response["api_job_id"],
+            **{"client_ref": detail.get("custom_id") or response.get("client_job_id"), **stated(wrapper)},
+        )
+        for destination, detail, raw_detail in _fortytwo_destinations(response["results"])
+        if detail.get("message_id")  # a destination without message_id was not sent (invalid request)
+    ]
+    if not messages:
+        raise ValidationError({"results": ["No destination has a message_id."]})
+    return messages
+
+
 ADAPTER = VendorAdapter(
     name=VENDOR,
+    docs="https://www.fortytwo.com/apis/sms-gateway-rest-api/callbacks/",
+    auth_schemes=("ip_allow_list", "url_token"),
+    canonical_id=canonical_message_id,
+    send_response=send_response,
     kinds={
         "delivery-receipts": KindSpec(
             receipts, methods=("POST", "GET"), formats=("json",), schemas=(BundleSchema, HttpApiReceiptSchema),

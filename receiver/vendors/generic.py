@@ -139,6 +139,8 @@ def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
 
 ADAPTER = VendorAdapter(
     name="generic",
+    docs="https://github.com/standard-webhooks/standard-webhooks/blob/main/spec/standard-webhooks.md",
+    auth_schemes=("standard_webhooks", "bearer", "basic", "url_token", "ip_allow_list"),
     kinds={
         "delivery-receipts": KindSpec(receipts, schemas=(ReceiptSchema,), summary="Canonical delivery receipts"),
         "inbound-messages": KindSpec(inbound, schemas=(InboundSchema,), summary="Canonical inbound messages"),

@@ -14,7 +14,8 @@ from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
 from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
-from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, served_entries, shared_schema
+from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, as_given, served_entries, shared_schema
+from receiver.vendors.sending import entry_reader
 
 VENDOR = "infobip"
 MAX_RESULTS = 1000  # Infobip sends 100 reports a push by default (maxBucketSize raises it)
@@ -225,15 +226,6 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     return served_entries(_entries(payload), message, ctx)  # type: ignore[return-value]
 
 
-ADAPTER = VendorAdapter(
-    name=VENDOR,
-    kinds={
-        "delivery-receipts": KindSpec(receipts, schemas=(DeliveryReportsSchema,),
-                                      summary="Infobip SMS delivery reports (results[], fanned out)"),
-        "inbound-messages": KindSpec(inbound, schemas=(InboundMessagesSchema,),
-                                     summary="Infobip inbound SMS (results[], fanned out)"),
-    },
-)
 
 
 class SendResultSchema(InfobipSchema):
@@ -263,3 +255,17 @@ def sent(response: Any) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]
         cut = dict(response, messages=[raw])
         results.append((message["messageId"].strip(), recipient, {"batch_id": loaded.get("bulkId")}, cut))
     return results
+
+
+ADAPTER = VendorAdapter(
+    name=VENDOR,
+    docs="https://www.infobip.com/docs/api/channels/sms/sms-messaging/logs-and-status-reports/receive-outbound-sms-message-report",
+    auth_schemes=("basic", "url_token", "ip_allow_list"),  # Basic on subscriptions; its HMAC format is unpublished
+    send_response=entry_reader(VENDOR, as_given, sent),
+    kinds={
+        "delivery-receipts": KindSpec(receipts, schemas=(DeliveryReportsSchema,),
+                                      summary="Infobip SMS delivery reports (results[], fanned out)"),
+        "inbound-messages": KindSpec(inbound, schemas=(InboundMessagesSchema,),
+                                     summary="Infobip inbound SMS (results[], fanned out)"),
+    },
+)

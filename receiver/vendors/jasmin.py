@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, digits_msisdn
 from receiver import smpp
 from receiver.fields import MESSAGE_TEXT, Address, Code, DataCoding, Hex, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema, text_ack
@@ -27,6 +27,11 @@ OPTIONAL_DLR_PARAMETERS = ("id_smsc", "sub", "dlvrd", "subdate", "donedate", "er
 OPTIONAL_MO_PARAMETERS = ("to", "origin-connector", "binary", "priority", "coding", "validity", "tlv_params",
                           "custom_tlvs")
 SMSC_TIME = ("yymmddhhmm",)  # YYMMDDhhmm[ss] and YYYYMMDDhhmm[ss]: Jasmin passes the SMSC's digits as they are
+
+
+def canonical_message_id(message_id: str) -> str:
+    """Jasmin ids are UUIDs; SMSC ids (id_smsc) mix hex and decimal, handled by smsc_id_variants."""
+    return message_id.strip().lower()
 
 
 class ReceiptSchema(Schema):
@@ -129,7 +134,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
     done_at = receipt.get("donedate")
     return [
         DeliveryReceipt(
-            vendor=VENDOR, message_id=normalize_message_id(VENDOR, receipt["id"]),
+            vendor=VENDOR, message_id=canonical_message_id(receipt["id"]),
             status=receipt_status(receipt["message_status"]), vendor_status=receipt["message_status"],
             received_at=ctx.received_at, occurred_at=done_at, operator_done_at=done_at,
             vendor_code=receipt.get("err"), account=ctx.account, signature_valid=ctx.signature_valid,
@@ -145,7 +150,7 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     message = shared_schema(InboundSchema).load(_without_placeholders(payload, OPTIONAL_MO_PARAMETERS))
     return [
         InboundMessage(
-            vendor=VENDOR, message_id=normalize_message_id(VENDOR, message["id"]),
+            vendor=VENDOR, message_id=canonical_message_id(message["id"]),
             from_=digits_msisdn(message["from_"]), to=digits_msisdn(message.get("to")) or "",
             received_at=ctx.received_at,
             text=inbound_text(message.get("content"), message.get("binary"), message.get("coding")),
@@ -157,6 +162,9 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
 
 ADAPTER = VendorAdapter(
     name=VENDOR,
+    docs="https://docs.jasminsms.com/en/latest/apis/http/index.html",
+    auth_schemes=("url_token", "ip_allow_list"),  # Jasmin's thrower sends no credentials of any kind
+    canonical_id=canonical_message_id,
     kinds={
         "delivery-receipts": KindSpec(
             receipts, methods=("GET", "POST"), formats=("form",), schemas=(ReceiptSchema,),

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from core.events import DeliveryReceipt, InboundMessage, LinkClick, digits_msisdn, normalize_message_id
-from receiver.fields import Address, StrictInteger, VendorTime, described
+from core.events import DeliveryReceipt, InboundMessage, LinkClick, SentMessage, digits_msisdn
+from receiver.fields import Address, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, shared_schema
+from receiver.vendors.sending import sent_message, stated
 
 VENDOR = "mobivate"
 DASHED_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
@@ -89,10 +91,9 @@ class ClickSchema(Schema):
 def message_id(value: str) -> str:
     """Mobivate's canonical message id: lower-case hex; the send API's dashed UUID loses its dashes.
 
-    Receipts carry 32 hex digits while the send response shows a dashed UUID; dropping the dashes lets them
-    match (normalize_message_id in the shared contract only lower-cases).
+    Receipts carry 32 hex digits while the send response shows a dashed UUID; dropping the dashes lets them match.
     """
-    normalized = normalize_message_id(VENDOR, value)
+    normalized = value.strip().lower()
     return normalized.replace("-", "") if DASHED_UUID.match(normalized) else normalized
 
 
@@ -170,8 +171,48 @@ def clicks(payload: Any, ctx: CallbackContext) -> list[LinkClick]:
     ]
 
 
+
+
+class MobivateMessageSchema(Schema):
+    """Mobivate's message record, answered to a single send."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    originator = Address(allow_none=True)
+    recipient = Msisdn(required=True)
+    body = fields.String(allow_none=True)
+    route_id = fields.String(data_key="routeId", allow_none=True)
+    reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+    campaign_id = fields.String(data_key="campaignId", allow_none=True, validate=validate.Length(max=128))
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Mobivate's message record (or a list of them), one sent message each."""
+    records = item["response"] if isinstance(item["response"], list) else [item["response"]]
+    if not records:
+        raise ValidationError(["No message record in the response."])  # like a Fortytwo response that sent none
+    schema = shared_schema(MobivateMessageSchema)
+    messages = []
+    for record in records:
+        loaded = schema.load(record)
+        messages.append(sent_message(
+            "mobivate", message_id(loaded["id"]), loaded["recipient"], received_at,
+            dict(item, response=record),
+            **{"sender": loaded.get("originator"), "client_ref": loaded.get("reference"),
+               "campaign_id": loaded.get("campaign_id"), **stated(wrapper)},
+        ))
+    return messages
+
+
 ADAPTER = VendorAdapter(
     name=VENDOR,
+    docs="https://wiki.mobivatebulksms.com/authentication-and-integration/registering-webhooks",
+    auth_schemes=("url_token", "ip_allow_list"),
+    canonical_id=message_id,
+    send_response=send_response,
     kinds={
         "delivery-receipts": KindSpec(receipts, schemas=(ReceiptSchema,), summary="Mobivate delivery receipts"),
         "inbound-messages": KindSpec(inbound, schemas=(InboundSchema,), summary="Mobivate inbound messages"),

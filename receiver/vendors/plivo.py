@@ -8,13 +8,15 @@ treat any non-2xx as possibly lost); an incoming message whose `message_url` doe
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate, validates_schema
 
-from core.events import DeliveryReceipt, Envelope, InboundMessage, Payload, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, Envelope, InboundMessage, Payload, SentMessage, digits_msisdn
 from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, shared_schema
+from receiver.vendors.sending import MAX_MESSAGES, sent_message, stated
 
 STATUSES = {
     "queued": "pending",  # accepted by Plivo, not yet with a carrier
@@ -29,6 +31,12 @@ NO_ERROR = {"", "0", "000"}  # Plivo writes 000 for "no error" on delivered mess
 MAX_MEDIA = 10  # Plivo's limit of media per MMS
 # Plivo reads the answer to message_url as Plivo XML (a reply <Message> or nothing): an empty <Response> sends none
 EMPTY_XML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def canonical_message_id(message_id: str) -> str:
+    """UUIDs, written lower-case by Plivo, upper-cased by some exports; a group message adds `:<recipient>`."""
+    message, colon, recipient = message_id.strip().partition(":")
+    return f"{message.lower()}:{digits_msisdn(recipient)}" if colon else message.lower()
 
 
 def receipt_status(vendor_status: str) -> str:
@@ -104,7 +112,7 @@ def receipts(payload: Any, ctx: CallbackContext) -> list[Payload]:
     code = (callback.get("ErrorCode") or "").strip()
     # Each part of a long message has its own MessageUUID and names the message (the uuid the send response
     # returned) in ParentMessageUUID; a one-part message names itself there, or leaves it out.
-    message_id = normalize_message_id("plivo", callback.get("ParentMessageUUID") or callback["MessageUUID"])
+    message_id = canonical_message_id(callback.get("ParentMessageUUID") or callback["MessageUUID"])
     return [DeliveryReceipt(
         vendor="plivo", message_id=message_id, status=status, vendor_status=callback["Status"],
         received_at=ctx.received_at,
@@ -124,7 +132,7 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[Payload]:
     message = load(shared_schema(InboundSchema), payload)
     text = message.get("Text", message.get("Body", ""))
     return [InboundMessage(
-        vendor="plivo", message_id=normalize_message_id("plivo", message["MessageUUID"]),
+        vendor="plivo", message_id=canonical_message_id(message["MessageUUID"]),
         from_=digits_msisdn(message["From"]) or message["From"], to=digits_msisdn(message.get("To")) or "",
         received_at=ctx.received_at, text=text, media=_media(payload), account=ctx.account,
         signature_valid=ctx.signature_valid, raw=ctx.raw(payload),
@@ -136,8 +144,39 @@ def xml_ack(envelopes: list[Envelope], ctx: CallbackContext) -> tuple[str, str]:
     return EMPTY_XML, "application/xml"
 
 
+
+
+class PlivoResponseSchema(Schema):
+    """Plivo's send response: `message_uuid[]`, one per destination, and no destinations."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    message_uuid = fields.List(fields.String(validate=validate.Length(1, 64)), required=True,
+                               validate=validate.Length(1, MAX_MESSAGES))
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Plivo's response names no destinations: the caller lists them, in the order of `message_uuid`."""
+    response = shared_schema(PlivoResponseSchema).load(item["response"])
+    recipients = wrapper.get("recipients") or []
+    if len(recipients) != len(response["message_uuid"]):
+        raise ValidationError({"recipients": ["Required with a Plivo response: one per message_uuid, in its order."]})
+    return [
+        sent_message("plivo", canonical_message_id(uuid), recipient, received_at,
+              dict(item, response=dict(item["response"], message_uuid=[uuid]), recipients=[recipient]),
+              **stated(wrapper))
+        for uuid, recipient in zip(response["message_uuid"], recipients, strict=True)
+    ]
+
+
 ADAPTER = VendorAdapter(
     name="plivo",
+    docs="https://www.plivo.com/docs/messaging/concepts/callbacks",
+    auth_schemes=("plivo_signature", "url_token", "ip_allow_list"),
+    canonical_id=canonical_message_id,
+    send_response=send_response,
     kinds={
         # the callback's method is chosen per message (`method` of the send request): POST form or GET query
         "delivery-receipts": KindSpec(receipts, methods=("POST", "GET"), formats=("form",),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, pre_load, validate
 
-from core.events import DeliveryReceipt, InboundMessage, digits_msisdn, normalize_message_id, sinch_message_id
+from core.events import DeliveryReceipt, InboundMessage, SentMessage, digits_msisdn
 from receiver.errors import FORMAT_PREFIX
-from receiver.fields import Address, Base64, Code, Hex, StrictInteger, VendorTime, described
+from receiver.fields import Address, Base64, Code, Hex, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import (
     CallbackContext,
     KindSpec,
@@ -20,6 +21,7 @@ from receiver.vendors.base import (
     served_entries,
     shared_schema,
 )
+from receiver.vendors.sending import MAX_MESSAGES, sent_message, stated
 
 # Sinch statuses, compared lower-cased: payloads say "Delivered", the Python SDK's Literal says "DELIVERED".
 STATUSES = {
@@ -56,6 +58,18 @@ CODE_DESCRIPTIONS = {
 MAX_RECIPIENTS = 5000
 URL_ERRORS = {"invalid": f"{FORMAT_PREFIX}not an http(s) URL"}
 _RECIPIENT = Address()  # one recipient of a `full` batch report's line
+
+
+def canonical_message_id(message_id: str) -> str:
+    """Batch ids are ULIDs (case-insensitive Crockford base32); the recipient part is digits."""
+    batch, _, recipient = message_id.strip().partition(":")
+    batch = batch.upper()
+    return f"{batch}:{digits_msisdn(recipient)}" if recipient else batch
+
+
+def sinch_message_id(batch_id: str, recipient: str) -> str:
+    """Sinch has no per-message id: one message is a batch and a recipient."""
+    return canonical_message_id(f"{batch_id}:{digits_msisdn(recipient)}")
 
 
 def receipt_status(vendor_status: str) -> str:
@@ -178,7 +192,7 @@ def _receipt(batch_id: str, line: dict, ctx: CallbackContext, raw: dict, **extra
     return DeliveryReceipt(
         vendor="sinch", status=receipt_status(line["status"]), vendor_status=line["status"],
         vendor_code=line.get("code"), error_description=error_description(line["status"], line.get("code")),
-        received_at=ctx.received_at, batch_id=normalize_message_id("sinch", batch_id),  # ULIDs: one spelling
+        received_at=ctx.received_at, batch_id=canonical_message_id(batch_id),  # ULIDs: one spelling
         account=ctx.account, signature_valid=ctx.signature_valid,
         raw=raw, **extra,
     )
@@ -220,7 +234,7 @@ def batch_report(payload: Any, ctx: CallbackContext) -> list[DeliveryReceipt]:
             raise ValidationError({"statuses": {"0": exc.messages}}) from None  # as in the entry's replay body
         if recipient is None:  # `summary` (or an empty `full` line): counts only, no per-recipient identity
             raw = ctx.raw(_line_excerpt(payload, raw_line, None), excerpt=True)
-            return [_receipt(batch_id, line, ctx, raw, message_id=normalize_message_id("sinch", batch_id),
+            return [_receipt(batch_id, line, ctx, raw, message_id=canonical_message_id(batch_id),
                              client_ref=client_ref, count=line.get("count"))]
         raw = ctx.raw(_line_excerpt(payload, raw_line, raw_recipient), excerpt=True)
         return [_receipt(batch_id, line, ctx, raw, message_id=sinch_message_id(batch_id, recipient),
@@ -304,8 +318,43 @@ def inbound(payload: Any, ctx: CallbackContext) -> list[InboundMessage]:
     return dispatch(payload, ctx, INBOUND_TYPES)  # type: ignore[return-value]
 
 
+
+
+class SinchBatchSchema(Schema):
+    """Sinch's batch response: one batch, many recipients, no per-message id."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 64))
+    to = fields.List(Msisdn(), required=True, validate=validate.Length(1, MAX_MESSAGES))
+    from_ = Address(data_key="from")
+    created_at = VendorTime("iso")
+    client_reference = fields.String(allow_none=True, validate=validate.Length(max=256))
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Sinch's batch response: one sent message per recipient, identified by batch id and recipient."""
+    batch = shared_schema(SinchBatchSchema).load(item["response"])
+    return [
+        sent_message(
+            "sinch", sinch_message_id(batch["id"], recipient), recipient, received_at,
+            dict(item, response=dict(item["response"], to=[raw_recipient])),
+            batch_id=canonical_message_id(batch["id"]),
+            **{"sender": batch.get("from_"), "sent_at": batch.get("created_at"),
+               "client_ref": batch.get("client_reference"), **stated(wrapper)},
+        )
+        for recipient, raw_recipient in zip(batch["to"], item["response"]["to"], strict=True)
+    ]
+
+
 ADAPTER = VendorAdapter(
     name="sinch",
+    docs="https://developers.sinch.com/docs/sms/api-reference/sms/tag/Webhooks/",
+    auth_schemes=("sinch_hmac", "basic", "bearer", "url_token", "ip_allow_list"),  # bearer: Sinch's OAuth 2.0 option
+    canonical_id=canonical_message_id,
+    send_response=send_response,
     kinds={
         "delivery-receipts": KindSpec(
             receipts, schemas=(BatchReportSchema, RecipientReportSchema),

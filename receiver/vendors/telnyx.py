@@ -11,14 +11,16 @@ A messaging profile has one webhook URL for every message event, so either of ou
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from core.events import DeliveryReceipt, InboundMessage, Payload, digits_msisdn, normalize_message_id
+from core.events import DeliveryReceipt, InboundMessage, Payload, SentMessage, digits_msisdn
 from receiver.errors import UnknownCallbackType
-from receiver.fields import MESSAGE_TEXT, Address, Code, StrictInteger, VendorTime, described
+from receiver.fields import MESSAGE_TEXT, Address, Code, Msisdn, StrictInteger, VendorTime, described
 from receiver.vendors.base import CallbackContext, KindSpec, VendorAdapter, load, served_entries, shared_schema
+from receiver.vendors.sending import MAX_MESSAGES, sent_message, stated
 
 # Telnyx's per-recipient statuses (its SDK's `to[].status` literal), compared lower-cased
 STATUSES = {
@@ -38,6 +40,12 @@ EVENT_INBOUND = "message.received"
 MAX_RECIPIENTS = 100  # a group MMS has at most a few dozen; bounded so one body cannot fan out without limit
 
 
+def canonical_message_id(message_id: str) -> str:
+    """UUIDs, written lower-case by Telnyx, upper-cased by some exports; a group message adds `:<recipient>`."""
+    message, colon, recipient = message_id.strip().partition(":")
+    return f"{message.lower()}:{digits_msisdn(recipient)}" if colon else message.lower()
+
+
 def receipt_status(vendor_status: str) -> str:
     """Our status for a Telnyx recipient status; a status Telnyx adds later is `unknown`."""
     return STATUSES.get(vendor_status.strip().lower(), "unknown")
@@ -47,8 +55,8 @@ def message_id(telnyx_id: str, recipient: str, recipient_count: int) -> str:
     """The id of one recipient's message: Telnyx's message id, or `<id>:<digits>` when the message (a group MMS)
     has several recipients, since each has its own fate and our sent messages are one per recipient."""
     if recipient_count > 1:
-        return normalize_message_id("telnyx", f"{telnyx_id}:{digits_msisdn(recipient)}")
-    return normalize_message_id("telnyx", telnyx_id)
+        return canonical_message_id(f"{telnyx_id}:{digits_msisdn(recipient)}")
+    return canonical_message_id(telnyx_id)
 
 
 class TelnyxSchema(Schema):
@@ -198,7 +206,7 @@ def receipts(body: Any, ctx: CallbackContext, event: dict[str, Any]) -> list[Pay
         return [DeliveryReceipt(
             vendor="telnyx", message_id=message_id(message["id"], recipient["phone_number"], len(recipients)),
             status=status, vendor_status=recipient["status"], received_at=ctx.received_at,
-            occurred_at=event.get("occurred_at"), batch_id=normalize_message_id("telnyx", message["id"]),
+            occurred_at=event.get("occurred_at"), batch_id=canonical_message_id(message["id"]),
             recipient=digits_msisdn(recipient["phone_number"]),
             sender=(message.get("from_") or {}).get("phone_number"),
             # errors[] describe the message's failure; a pending or delivered recipient carries none of it
@@ -221,7 +229,7 @@ def inbound(body: Any, ctx: CallbackContext, event: dict[str, Any]) -> list[Payl
     sender = message["from_"]["phone_number"]
     text = message.get("text")
     return [InboundMessage(
-        vendor="telnyx", message_id=normalize_message_id("telnyx", message["id"]),
+        vendor="telnyx", message_id=canonical_message_id(message["id"]),
         from_=digits_msisdn(sender) or sender, to=_our_number(message.get("to")), received_at=ctx.received_at,
         occurred_at=message.get("received_at") or event.get("occurred_at"),
         text=text if text is not None else _body_text(message.get("body")) or "",
@@ -243,8 +251,45 @@ def callback(body: Any, ctx: CallbackContext) -> list[Payload]:
     raise UnknownCallbackType(f"Telnyx event_type {event_type[:64]!r} is not a message event.")
 
 
+
+
+class TelnyxMessageSchema(Schema):
+    """Telnyx's send response `data`: one message, its recipients in `to[]` (and `cc[]` for a group MMS)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    id = fields.String(required=True, validate=validate.Length(1, 128))
+    to = fields.List(fields.Dict(), required=True, validate=validate.Length(1, MAX_MESSAGES))
+    cc = fields.List(fields.Dict(), allow_none=True, validate=validate.Length(max=MAX_MESSAGES))
+    from_ = fields.Dict(data_key="from", allow_none=True)
+    sent_at = VendorTime("iso", allow_none=True)
+
+
+
+def send_response(wrapper: dict[str, Any], item: dict[str, Any], received_at: datetime) -> list[SentMessage]:
+    """Telnyx's `{"data": {...}}`: one sent message per recipient, ids as its receipts will carry them."""
+    response = item["response"]
+    if not isinstance(response, dict) or not isinstance(response.get("data"), dict):
+        raise ValidationError({"data": ["Expected Telnyx's message object under data."]})
+    message = shared_schema(TelnyxMessageSchema).load(response["data"])
+    recipients = [*message["to"], *(message.get("cc") or [])]
+    numbers = [Msisdn().deserialize(entry.get("phone_number")) for entry in recipients]
+    return [
+        sent_message("telnyx", message_id(message["id"], number, len(numbers)), number, received_at, item,
+              batch_id=canonical_message_id(message["id"]),
+              **{"sender": (message.get("from_") or {}).get("phone_number"), "sent_at": message.get("sent_at"),
+                 **stated(wrapper)})
+        for number in numbers
+    ]
+
+
 ADAPTER = VendorAdapter(
     name="telnyx",
+    docs="https://developers.telnyx.com/docs/messaging/messages/receiving-webhooks",
+    auth_schemes=("telnyx_signature", "url_token", "ip_allow_list"),
+    canonical_id=canonical_message_id,
+    send_response=send_response,
     kinds={
         "delivery-receipts": KindSpec(callback, schemas=(EnvelopeSchema, EventSchema, OutboundSchema),
                                       summary="Telnyx message.sent / message.finalized webhooks (one per recipient)"),

@@ -55,6 +55,11 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response/>'
 LEGACY_NAMES = {"MessageSid": ("SmsMessageSid", "SmsSid"), "MessageStatus": ("SmsStatus",)}
 
 
+def canonical_message_id(message_id: str) -> str:
+    """Twilio SIDs are case-sensitive in docs but never differ only by case."""
+    return message_id.strip().lower()
+
+
 def receipt_status(vendor_status: str) -> str:
     """Our status for a Twilio MessageStatus; a status Twilio adds later is `unknown`."""
     return STATUSES.get(vendor_status.strip().lower(), "unknown")
@@ -211,6 +216,10 @@ def twiml_ack(envelopes: list[Envelope], ctx: CallbackContext) -> tuple[str, str
 
 ADAPTER = VendorAdapter(
     name="twilio",
+    docs="https://www.twilio.com/docs/messaging/guides/track-outbound-message-status",
+    # Twilio's sending addresses are not published, so no allow-list for it
+    auth_schemes=("twilio_signature", "url_token"),
+    canonical_id=canonical_message_id,
     # Twilio's per-webhook token, the same on its retries: kept in raw so consumers can spot a retried callback
     idempotency_header="I-Twilio-Idempotency-Token",
     kinds={

@@ -43,6 +43,11 @@ ERROR_DESCRIPTIONS = {
 MESSAGE_TYPES = ("text", "unicode", "binary")
 
 
+def canonical_message_id(message_id: str) -> str:
+    """Vonage ids are hex strings that some APIs upper-case."""
+    return message_id.strip().lower()
+
+
 def receipt_status(vendor_status: str) -> str:
     """Our status for a Vonage DLR status; anything new is `unknown`."""
     return STATUSES.get(vendor_status.strip().lower(), "unknown")
@@ -180,6 +185,9 @@ FORMATS = ("json", "form")
 
 ADAPTER = VendorAdapter(
     name="vonage",
+    docs="https://developer.vonage.com/en/messaging/sms/guides/delivery-receipts",
+    auth_schemes=("vonage_signature", "url_token", "ip_allow_list"),
+    canonical_id=canonical_message_id,
     kinds={
         "delivery-receipts": KindSpec(
             receipts, methods=METHODS, formats=FORMATS,

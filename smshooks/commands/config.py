@@ -34,13 +34,13 @@ def check(ctx: click.Context) -> None:
       SMSHOOKS_CONFIG=config.example.toml smshooks config check
       SMSHOOKS_DATABASE_URL=postgresql+psycopg://u:p@db/smshooks smshooks config check
     """
-    from core.settings import KNOWN_VENDORS
+    from receiver.vendors import load_adapters
 
     settings = settings_from(ctx)
     data = masked(dataclasses.asdict(settings))
     data["effective_database_url"] = masked_url(settings.effective_database_url)
     click.echo(json.dumps(data, indent=2, default=str))
-    for warning in open_vendors(settings, KNOWN_VENDORS):
+    for warning in open_vendors(settings, load_adapters()):
         click.echo(f"warning: {warning}", err=True)
 
 
@@ -73,16 +73,17 @@ def masked_url(text: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def open_vendors(settings, vendors: set[str]) -> list[str]:
-    """Every enabled vendor and account whose callbacks need no authentication."""
+def open_vendors(settings, adapters: dict) -> list[str]:
+    """Every enabled vendor and account whose callbacks need no authentication, with the schemes it can use."""
     warnings = []
-    for name in sorted(vendors):
+    for name, adapter in sorted(adapters.items()):
         vendor = settings.vendor(name)
-        if not vendor.enabled:
-            continue
+        if not vendor.enabled or not adapter.kinds:
+            continue  # disabled, or a send-only vendor (FullSMS) that calls nothing back
         if not vendor.auth:
             warnings.append(f"vendor {name!r} is enabled with no authentication: anyone can post its callbacks "
-                            f"(set [vendors.{name}] auth, or enabled = false)")
+                            f"(set [vendors.{name}] auth, or enabled = false; it can use "
+                            f"{', '.join(adapter.auth_schemes)}: {adapter.docs})")
         warnings += [f"vendor {name!r} account {account!r} has no authentication"
                      for account, settings_ in sorted(vendor.accounts.items()) if not settings_.auth]
     return warnings

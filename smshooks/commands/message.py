@@ -6,12 +6,12 @@ import json
 
 import click
 
-from core.settings import KNOWN_VENDORS
+from receiver.vendors import canonical_message_id, load_adapters
 from smshooks.cli import settings_from
 
 
 @click.command("message")
-@click.argument("vendor", type=click.Choice(sorted(KNOWN_VENDORS | {"fullsms"})))
+@click.argument("vendor", type=click.Choice(sorted(load_adapters())))
 @click.argument("message_id")
 @click.pass_context
 def COMMAND(ctx: click.Context, vendor: str, message_id: str) -> None:  # noqa: N802 - the registry looks for this
@@ -27,7 +27,7 @@ def COMMAND(ctx: click.Context, vendor: str, message_id: str) -> None:  # noqa: 
 
     settings = settings_from(ctx)
     with connect(settings) as connection:
-        found = message_status(connection, vendor, message_id)
+        found = message_status(connection, vendor, canonical_message_id(vendor, message_id))
     if found is None:
         raise click.ClickException(f"no sent message or receipt for {vendor} message {message_id[:60]!r}")
     click.echo(json.dumps(found, indent=2, default=str))

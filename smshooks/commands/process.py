@@ -25,9 +25,11 @@ def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None: 
       smshooks process all                  # every processor in one process, for local use
       smshooks process reconciliation       # one processor; start more copies to scale out
     """
+    from processors.clients import KafkaClients
     from processors.db import upgrade as upgrade_database
     from processors.registry import run_processors
     from processors.runtime import install_signal_handlers
+    from receiver.vendors import canonical_message_id
 
     settings = settings_from(ctx)
     from processors.observability import configure_logging
@@ -40,7 +42,8 @@ def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None: 
     stop_flag = threading.Event()
     install_signal_handlers(stop_flag)
     try:
-        run_processors(selected, settings, stop_flag)
+        run_processors(selected, settings, stop_flag, clients=KafkaClients(settings),
+                       canonical_id=canonical_message_id)
     except Exception as exc:  # noqa: BLE001 - report and exit non-zero, the supervisor restarts us
         click.echo(f"processor stopped with an error: {exc}", err=True)
         sys.exit(1)

@@ -11,8 +11,8 @@ import jsonschema
 import pytest
 import yaml
 
-from core.events import Envelope
 from core import events as contract
+from core.events import Envelope
 
 DOC = yaml.safe_load((Path(__file__).resolve().parents[2] / "docs" / "asyncapi.yaml").read_text())
 NOW = datetime(2024, 3, 5, 10, 15, 42, tzinfo=UTC)

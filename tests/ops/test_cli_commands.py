@@ -63,6 +63,9 @@ def test_config_check_warns_about_every_enabled_vendor_without_authentication(ru
     assert warned == {"mobivate", "fortytwo", "twilio", "vonage", "generic", "sinch", "aws_sms", "telnyx", "plivo",
                       "infobip", "bandwidth"}
     assert "vendor 'sinch' account 'open' has no authentication" in result.stderr
+    # the warning names what the vendor's software can send, from its module, and where it documents it
+    assert "it can use url_token, ip_allow_list: https://docs.jasminsms.com" not in result.stderr  # disabled
+    assert "it can use twilio_signature, url_token: https://www.twilio.com/docs/" in result.stderr
     assert "account 'eu'" not in result.stderr
     assert "vendor 'sinch' is enabled" not in result.stderr
     example = run(["config", "check"], SMSHOOKS_CONFIG=str(ROOT / "config.example.toml"))

@@ -10,14 +10,15 @@ from core.events import Envelope
 from processors.db import upgrade
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.uow import UnitOfWork
+from receiver.vendors import canonical_message_id
 from tests.processors.factories import settings_for
 
 
 class FakeUnitOfWork(UnitOfWork):
     """The real unit of work over a real database, also remembering outbox envelopes for assertions."""
 
-    def __init__(self, session_factory, settings) -> None:
-        super().__init__(session_factory, settings)
+    def __init__(self, session_factory, settings, canonical_id) -> None:
+        super().__init__(session_factory, settings, canonical_id)
         self.published: list[Envelope] = []
 
     def add_outbox(self, envelope: Envelope) -> None:
@@ -55,6 +56,6 @@ def make_uow(engine):
 
     def _make(**overrides) -> FakeUnitOfWork:
         settings = settings_for("127.0.0.1:1", "", str(engine.url), **overrides)
-        return FakeUnitOfWork(make_session_factory(engine), settings)
+        return FakeUnitOfWork(make_session_factory(engine), settings, canonical_message_id)
 
     return _make

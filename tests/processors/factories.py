@@ -23,8 +23,10 @@ from core.events import (
 )
 from core.settings import Settings
 from core.topics import create_missing_topics
+from processors.clients import KafkaClients
 from processors.registry import PROCESSORS, run_processors
 from processors.runtime import Processor, run
+from receiver.vendors import canonical_message_id
 
 BASE = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -150,7 +152,8 @@ def wait_for(condition: Callable[[], Any], timeout: float = 30.0, interval: floa
 
 def running(settings: Settings, names: Iterable[str] = tuple(PROCESSORS)):
     """Run registered processors in a background thread for the duration of the block; re-raise their failure."""
-    return _in_background(lambda stop: run_processors(list(names), settings, stop))
+    return _in_background(lambda stop: run_processors(list(names), settings, stop, clients=KafkaClients(settings),
+                                                              canonical_id=canonical_message_id))
 
 
 def running_processor(processor: Processor, settings: Settings):

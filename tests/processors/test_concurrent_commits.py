@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
-from core.events import Envelope, normalize_message_id
+from core.events import Envelope
 from processors.db.aggregate_deltas import TABLES
 from processors.db.models import Click, Receipt, SentMessage
 from processors.domain.delivery import apply_receipt, prefetch_sent_messages, rematch_parked
@@ -26,10 +26,11 @@ from processors.handlers.reconciliation import handle_receipt, settle_parked, sw
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
 from processors.reports.aggregates import from_rows, from_tables
 from processors.runtime import is_transient
+from receiver.vendors import canonical_message_id
 from tests.processors.factories import click, receipt, sent
 from tests.processors.test_reconciliation import apply, one_sent, receipts_of
 
-MESSAGE_ID = normalize_message_id("sinch", "01abc")
+MESSAGE_ID = canonical_message_id("sinch", "01abc")
 
 
 def assert_aggregates_match_rows(engine) -> None:
@@ -214,7 +215,8 @@ def test_corrected_sends_and_receipts_lock_shared_messages_in_one_order(postgres
     watcher = sqlalchemy.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
     try:
         def make_uow() -> FakeUnitOfWork:
-            return FakeUnitOfWork(make_session_factory(engine), settings_for("127.0.0.1:1", "", postgres_url))
+            return FakeUnitOfWork(make_session_factory(engine), settings_for("127.0.0.1:1", "", postgres_url),
+                                  canonical_message_id)
 
         apply(make_uow, sent("sinch", "aaa"), sent("sinch", "bbb"))
         corrections = [Envelope.wrap(sent("sinch", name, client_ref="corrected")) for name in ("bbb", "aaa")]

@@ -11,9 +11,11 @@ from kafka import TopicPartition
 from sqlalchemy.exc import OperationalError
 
 from core.settings import load_settings
+from processors.clients import KafkaClients
 from processors.db.engine import POSTGRES_OPTIONS, make_engine, postgres_connect_args
 from processors.registry import PROCESSORS
 from processors.runtime import ProcessorLoop, is_transient
+from receiver.vendors import canonical_message_id
 
 
 def test_guards_apply_to_postgresql_only_and_the_url_wins():
@@ -93,7 +95,8 @@ class RecordingConsumer:
 
 def test_consumer_calls_on_the_coordinator_are_bounded():
     """kafka-python waits without limit by default; after a rebalance that blocked a loop with nothing logged."""
-    loop = ProcessorLoop(PROCESSORS["reconciliation"], load_settings(environ={}), threading.Event(), None)
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], load_settings(environ={}), threading.Event(), None,
+                         clients=KafkaClients(load_settings(environ={})), canonical_id=canonical_message_id)
     loop.consumer = consumer = RecordingConsumer()
     loop._commit_offsets([SimpleNamespace(topic="sms.delivery-receipts", partition=0, offset=6)])
     loop._rewind()

@@ -52,7 +52,7 @@ def test_a_file_is_checked_like_http_and_refused_rows_go_to_the_rejects_file(bro
     records = consume_all(broker.bootstrap_servers, topic_name(topic_prefix, TOPIC_SENT_MESSAGES), 3)
     events = {e.payload.message_id: e.payload for e in
               (Envelope.decode(r.topic, r.key, r.headers, r.value) for r in records)}
-    # ids normalized as over HTTP (core/events.py: normalize_message_id), as the receipts will carry them
+    # ids normalized as over HTTP (each vendor module's canonical_message_id), as the receipts will carry them
     assert sorted(events) == ["01ARZ:447700900001", "0f8fad5bd9cb469fa16570867728950e", "sm1"]
     sm1 = events["sm1"]
     assert (sm1.parts, sm1.campaign_id, sm1.recipient, sm1.country_iso2) == (2, "spring", "447700900001", "GB")

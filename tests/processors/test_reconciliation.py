@@ -172,13 +172,13 @@ def test_unmatched_and_missing_counters(make_uow, session):
 
 def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, session):
     """Both processors committing at once: the send is stored without seeing the parked receipt; the sweep fixes it."""
-    from core.events import normalize_message_id
     from processors.handlers.reconciliation import sweep_parked
+    from receiver.vendors import canonical_message_id
 
     apply(make_uow, receipt("mobivate", "ABC", "delivered", 20))
     payload = sent("mobivate", "abc")
     # what the sent-messages processor leaves when its re-match ran before the receipt's commit was visible
-    session.add(SentMessage(vendor="mobivate", message_id=normalize_message_id("mobivate", "abc"),
+    session.add(SentMessage(vendor="mobivate", message_id=canonical_message_id("mobivate", "abc"),
                             raw_message_id="abc", recipient=payload.recipient, parts=1, sent_at=payload.sent_at,
                             received_at=payload.received_at, status="submitted", conflict=False,
                             source_event_id=Envelope.wrap(payload).id))
@@ -199,9 +199,9 @@ def test_sweep_matches_a_receipt_stranded_by_concurrent_commits(make_uow, sessio
 
 def test_click_sweep_attributes_a_click_stranded_by_concurrent_commits(make_uow, session):
     """A click consumed while its sent message was being committed is attributed by the clicks sweep."""
-    from core.events import normalize_message_id
     from processors.db.models import Click
     from processors.handlers.clicks import handle_click, sweep_unattributed_clicks
+    from receiver.vendors import canonical_message_id
     from tests.processors.factories import click
 
     uow = make_uow()
@@ -209,7 +209,7 @@ def test_click_sweep_attributes_a_click_stranded_by_concurrent_commits(make_uow,
         handle_click(Envelope.wrap(click("mobivate", "C1")), uow)
         uow.commit()
     payload = sent("mobivate", "c1", campaign_id="spring")
-    session.add(SentMessage(vendor="mobivate", message_id=normalize_message_id("mobivate", "c1"),
+    session.add(SentMessage(vendor="mobivate", message_id=canonical_message_id("mobivate", "c1"),
                             raw_message_id="c1", recipient=payload.recipient, parts=1, sent_at=payload.sent_at,
                             received_at=payload.received_at, status="submitted", conflict=False,
                             campaign_id="spring", source_event_id=Envelope.wrap(payload).id))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.events import normalize_message_id
 from processors.domain import statuses
 from processors.domain.keywords import classify, keyword_sets, normalize_body
+from receiver.vendors import canonical_message_id
 
 
 @pytest.mark.parametrize(
@@ -20,7 +20,7 @@ from processors.domain.keywords import classify, keyword_sets, normalize_body
     ],
 )
 def test_message_ids_normalize_to_one_spelling(vendor, left, right):
-    assert normalize_message_id(vendor, left) == normalize_message_id(vendor, right)
+    assert canonical_message_id(vendor, left) == canonical_message_id(vendor, right)
 
 
 def test_status_order():

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
 from core.settings import ConfigError, load_settings
-from receiver.vendors import aws_sms
+from receiver.vendors import auth_catalog, aws_sms
 
 RECEIPTS = "/v1/callbacks/aws_sms/delivery-receipts"
 INBOUND = "/v1/callbacks/aws_sms/inbound-messages"
@@ -367,7 +367,8 @@ def test_sns_signature_settings():
         load_settings(overrides={"vendors": {"aws_sms": {"auth": [
             {"scheme": "url_token", "token": "t", "host_pattern": "x"}]}}})
     with pytest.raises(ConfigError, match="cannot send"):
-        load_settings(overrides={"vendors": {"aws_sms": {"auth": [{"scheme": "basic", "password": "p"}]}}})
+        load_settings(overrides={"vendors": {"aws_sms": {"auth": [{"scheme": "basic", "password": "p"}]}}},
+                      vendors=auth_catalog())
 
 
 def test_send_text_message_response_registers_a_sent_message(client, published):

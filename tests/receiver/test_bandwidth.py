@@ -23,6 +23,8 @@ from bandwidth.models import (
     StatusCallbackTypeEnum,
 )
 
+from receiver.vendors import auth_catalog
+
 RECEIPTS = "/v1/callbacks/bandwidth/delivery-receipts"
 INBOUND = "/v1/callbacks/bandwidth/inbound-messages"
 APP = "93de2206-9669-4e07-948d-329f4b722ee2"
@@ -232,7 +234,8 @@ def test_bandwidth_cannot_be_configured_with_a_signature_it_does_not_send():
     from core.settings import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match="bandwidth cannot send 'standard_webhooks'"):
-        load_settings({}, {"vendors": {"bandwidth": {"auth": [{"scheme": "standard_webhooks", "secret": "whsec_x"}]}}})
+        load_settings({}, {"vendors": {"bandwidth": {"auth": [{"scheme": "standard_webhooks", "secret": "whsec_x"}]}}},
+                      auth_catalog())
 
 
 def test_a_send_response_registers_one_sent_message_per_recipient(client, published):

@@ -26,6 +26,8 @@ from infobip_api_client.models import (
     SmsMessageStatus,
 )
 
+from receiver.vendors import auth_catalog
+
 RECEIPTS = "/v1/callbacks/infobip/delivery-receipts"
 INBOUND = "/v1/callbacks/infobip/inbound-messages"
 NO_ERROR = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "description": "No Error",
@@ -262,7 +264,7 @@ def test_infobip_cannot_be_configured_with_a_scheme_it_cannot_send():
     from core.settings import ConfigError, load_settings
 
     with pytest.raises(ConfigError, match="infobip cannot send 'bearer'"):
-        load_settings({}, {"vendors": {"infobip": {"auth": [{"scheme": "bearer", "token": "t"}]}}})
+        load_settings({}, {"vendors": {"infobip": {"auth": [{"scheme": "bearer", "token": "t"}]}}}, auth_catalog())
 
 
 def test_a_send_response_registers_one_sent_message_per_destination(client, published):

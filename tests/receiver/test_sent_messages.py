@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from core.events import sinch_message_id
+from receiver.vendors.sinch import sinch_message_id
 
 PATH = "/v1/sent-messages"
 TOPIC = "sms.sent-messages"

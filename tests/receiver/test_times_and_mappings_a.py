@@ -9,7 +9,7 @@ import pytest
 
 from receiver import smpp
 from receiver.fields import PARSE_WARNINGS
-from receiver.sent import country_iso2 as recipient_country
+from receiver.phones import country_iso2 as recipient_country
 from receiver.vendors import fortytwo, jasmin, mobivate
 
 MOBIVATE_ROWS = [

@@ -12,9 +12,8 @@ from urllib.parse import urlencode
 import pytest
 
 import receiver.auth
-from core.settings import VENDOR_AUTH_SCHEMES
 from processors.db import upgrade
-from receiver.vendors import load_adapters
+from receiver.vendors import auth_catalog, load_adapters
 from tests.receiver.conftest import client_maker
 from tests.receiver.test_auth import (
     GENERIC_RECEIPT,
@@ -28,7 +27,7 @@ from tests.receiver.test_auth import (
 )
 
 SECRET = "s3cret-value-0123456789abcdef"
-SCHEMES = VENDOR_AUTH_SCHEMES  # what each vendor can offer (README), checked at start
+SCHEMES = auth_catalog()  # what each vendor can offer (README), checked at start
 API_TOKEN = "api-token-0123456789abcdef"
 READ_ROUTES = ["/v1/reports/reconciliation", "/v1/messages/twilio/SM1", "/v1/opt-outs/447700900123?sender=60777",
                "/v1/opt-outs"]

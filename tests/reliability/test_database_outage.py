@@ -12,10 +12,10 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from core.events import normalize_message_id
 from processors.db import upgrade
 from processors.db.models import OptOutHistory, ProcessedEvent, Receipt, SentMessage
 from processors.registry import PROCESSORS
+from receiver.vendors import canonical_message_id
 from tests.processors.factories import create_all_topics, inbound, publish, receipt, sent, settings_for, wait_for
 from tests.processors.test_crash_safety import start_processors
 from tests.reliability.proxy import CuttableProxy
@@ -135,7 +135,7 @@ def check_exactly_once(url: str, envelopes) -> None:
             pairs = session.execute(select(ProcessedEvent.consumer_group, ProcessedEvent.event_id)).all()
     finally:
         engine.dispose()
-    assert sorted(m for m, _ in sent_rows) == sorted(normalize_message_id("twilio", f"SMdb{n:06d}")
+    assert sorted(m for m, _ in sent_rows) == sorted(canonical_message_id("twilio", f"SMdb{n:06d}")
                                                      for n in range(MESSAGES))
     assert {status for _, status in sent_rows} == {"delivered"}
     assert len(receipt_ids) == len(set(receipt_ids)) == len(ids["sms.delivery_receipt.v1"])

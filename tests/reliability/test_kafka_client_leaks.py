@@ -19,10 +19,12 @@ from kafka.errors import KafkaError
 
 from core.kafka_clients import build
 from core.topics import create_missing_topics
+from processors.clients import KafkaClients
 from processors.registry import PROCESSORS
 from processors.runtime import ProcessorLoop
 from receiver.confluent_publisher import ConfluentPublisher
 from receiver.publisher import KafkaPublisher, PublishUnavailable
+from receiver.vendors import canonical_message_id
 from smshooks.broker import free_port
 from tests.processors.factories import settings_for
 
@@ -118,9 +120,10 @@ def test_a_processor_waiting_for_kafka_holds_no_more_threads_or_fds_when_stopped
         checks.append(1)
         return create_missing_topics(*args)
 
-    monkeypatch.setattr("processors.runtime.create_missing_topics", counted_check)
+    monkeypatch.setattr("processors.clients.create_missing_topics", counted_check)
     stop = threading.Event()
-    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, stop, session_factory=None)  # never reaches the db
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, stop, session_factory=None,
+                         clients=KafkaClients(settings), canonical_id=canonical_message_id)  # never reaches the db
     loop.backoff.maximum = 0.2  # many attempts in a short test
     before = resources()
     outcome = []

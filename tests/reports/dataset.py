@@ -16,6 +16,7 @@ from processors.handlers.clicks import handle_click
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt
 from processors.handlers.sent_messages import handle_sent_message
+from receiver.vendors import canonical_message_id
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 END = datetime(2026, 3, 3, tzinfo=UTC)
@@ -152,7 +153,7 @@ def apply(settings: Settings, payloads: list) -> Settings:
         factory = make_session_factory(engine)
         for payload in payloads:
             envelope = Envelope.wrap(payload)
-            with UnitOfWork(factory, settings) as uow:
+            with UnitOfWork(factory, settings, canonical_message_id) as uow:
                 HANDLERS[envelope.type](envelope, uow)
                 uow.commit()
     finally:

@@ -22,6 +22,7 @@ from processors.reports.compliance import (
     business_days_between,
     grace_deadline,
 )
+from receiver.vendors import canonical_message_id
 from smshooks.cli import main
 from tests.reports import compliance_dataset as data
 from tests.reports.conftest import AUTH, make_client
@@ -189,7 +190,7 @@ def test_two_refusals_for_one_number_in_one_batch(sqlite_url, connect):
     settings = apply(data.compliance_settings(sqlite_url), [])
     engine = make_engine(sqlite_url)
     try:
-        with UnitOfWork(make_session_factory(engine), settings) as uow:
+        with UnitOfWork(make_session_factory(engine), settings, canonical_message_id) as uow:
             for n in (1, 2):
                 handle_receipt(Envelope.wrap(data.refusal(f"SMx{n}", data.N3, data.S1, data.REFUSED_AT)), uow)
             uow.commit()

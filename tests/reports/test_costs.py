@@ -19,6 +19,7 @@ from processors.db.models import MessagePart, SentMessage
 from processors.domain.statuses import from_parts
 from processors.reports.costs import CostRequest, build_cost_report
 from receiver.sent import canonical
+from receiver.vendors import canonical_message_id
 from smshooks.cli import main
 from tests.reports import costs_dataset as data
 from tests.reports.conftest import AUTH, make_client
@@ -59,7 +60,7 @@ def test_a_three_part_message_with_one_failed_part_is_failed_and_billed_per_part
     from processors.reports.messages import message_status
 
     with connect(settings) as connection:
-        lookup = message_status(connection, "vonage", data.V1_PARTS[0])["sent_message"]
+        lookup = message_status(connection, "vonage", canonical_message_id("vonage", data.V1_PARTS[0]))["sent_message"]
     assert (lookup["price"], lookup["currency"], lookup["expected_price"]) == ("0.12", "EUR", None)
     assert [(p["part"], p["status"], p["price"]) for p in lookup["part_statuses"]] == [
         (1, "delivered", "0.04"), (2, "failed", "0.04"), (3, "delivered", "0.04")]

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.settings import VENDOR_AUTH_SCHEMES, ConfigError, load_settings, secret_counts
+from core.settings import ConfigError, load_settings, secret_counts
+from receiver.vendors import auth_catalog
 from tests.conftest import git_root
 
 
 def load(vendors: dict):
-    return load_settings({}, overrides={"vendors": vendors})
+    return load_settings({}, overrides={"vendors": vendors}, vendors=auth_catalog())
 
 
 def test_jasmin_cannot_be_configured_with_basic_credentials():
@@ -27,16 +28,16 @@ def test_jasmin_cannot_be_configured_with_basic_credentials():
 @pytest.mark.parametrize(("vendor", "scheme"), [("twilio", "sinch_hmac"), ("vonage", "bearer"),
                                                  ("mobivate", "basic"), ("twilio", "ip_allow_list")])
 def test_a_scheme_the_vendor_cannot_send_stops_the_start(vendor, scheme):
-    assert scheme not in VENDOR_AUTH_SCHEMES[vendor]
+    assert scheme not in auth_catalog()[vendor]
     with pytest.raises(ConfigError, match=f"{vendor} cannot send"):
         load({vendor: {"auth": [{"scheme": scheme, "secret": "s", "token": "t", "password": "p",
                                  "allow": ["192.0.2.1"]}]}})
 
 
 def test_the_example_file_offers_each_vendor_only_what_it_can_send():
-    settings = load_settings({"SMSHOOKS_CONFIG": str(git_root() / "config.example.toml")})
+    settings = load_settings({"SMSHOOKS_CONFIG": str(git_root() / "config.example.toml")}, vendors=auth_catalog())
     for name, vendor in settings.vendors.items():
-        assert {s.scheme for s in vendor.auth} <= set(VENDOR_AUTH_SCHEMES[name]), name
+        assert {s.scheme for s in vendor.auth} <= set(auth_catalog()[name]), name
 
 
 @pytest.mark.parametrize(("auth", "key"), [

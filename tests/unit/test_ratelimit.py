@@ -9,9 +9,10 @@ import time
 
 import pytest
 
-from core.settings import KNOWN_VENDORS, load_settings
+from core.settings import load_settings
 from receiver.errors import RateLimited
 from receiver.ratelimit import UNKNOWN_VENDOR, CallbackRateLimiter, vendor_key
+from receiver.vendors import callback_vendors
 
 
 def limiter(per_vendor: str = "1000000/second", per_source: str = "1000000/second") -> CallbackRateLimiter:
@@ -25,7 +26,7 @@ def random_segments(count: int, seed: int = 1) -> list[str]:
 
 
 def test_vendor_key_is_the_vendor_only_when_we_serve_it():
-    assert {vendor_key(vendor) for vendor in KNOWN_VENDORS} == KNOWN_VENDORS
+    assert {vendor_key(vendor) for vendor in callback_vendors()} == callback_vendors()
     assert vendor_key("fullsms") == vendor_key("") == vendor_key("SINCH") == UNKNOWN_VENDOR
 
 

@@ -8,6 +8,7 @@ import re
 import pytest
 
 from core.settings import ConfigError, Settings, load_settings
+from receiver.vendors import auth_catalog
 from tests.conftest import git_root
 
 EXAMPLE = git_root() / "config.example.toml"
@@ -60,7 +61,13 @@ def test_invalid_values_name_the_key(environ, key):
 )
 def test_invalid_vendor_tables_name_the_key(vendors, key):
     with pytest.raises(ConfigError, match=key):
-        load_settings({}, overrides={"vendors": vendors})
+        load_settings({}, overrides={"vendors": vendors}, vendors=auth_catalog())
+
+
+def test_without_the_vendor_catalog_vendor_names_are_not_checked():
+    """The processors load settings without knowing the vendors: a table they cannot judge is read as given."""
+    settings = load_settings({}, overrides={"vendors": {"nobody": {"currency": "EUR"}}})
+    assert settings.vendor("nobody").currency == "EUR"
 
 
 def test_bad_toml_is_reported(tmp_path):
