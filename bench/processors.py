@@ -4,8 +4,9 @@ Usage: .venv/bin/python bench/processors.py [--quick] [--receipts N] [--pg URL]
 Measures the processors' batch path (dedupe, handler, state machine, history, outbox, processed
 events, one transaction per 500 events, then the batch's settle re-check) without Kafka, so the figure is
 the database-side cost.
-Last two lines: cost_1m_vs_10k=<per-receipt time at 1M / at 10k> and
-processor_vs_sql_baseline=<processor rate / plain SQL rate at the large size>.
+Last three lines: cost_1m_vs_10k=<per-receipt time at 1M / at 10k>,
+processor_vs_sql_baseline=<processor rate / plain SQL rate at the large size> and
+aggregates_rate_drop=<1 - processor rate / its rate with report aggregate updates switched off> (an A/B).
 
 Fairness between the two sizes and the two contenders: after the COPY the database is VACUUM ANALYZEd
 (hint bits and the visibility map set, statistics fresh) and checkpointed, autovacuum is off on the bench
@@ -38,7 +39,7 @@ import sqlalchemy  # noqa: E402
 
 from core.events import DeliveryReceipt, Envelope  # noqa: E402
 from core.settings import load_settings  # noqa: E402
-from processors.db import upgrade  # noqa: E402
+from processors.db import aggregate_deltas, upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
@@ -135,8 +136,9 @@ def receipts(numbers: list[int], salt: str) -> list[Envelope]:
     ]
 
 
-def run_processor(url: str, envelopes: list[Envelope]) -> float:
-    """Receipts per second through the processors' batch path."""
+def run_processor(url: str, envelopes: list[Envelope], *, aggregates: bool = True) -> float:
+    """Receipts per second through the processors' batch path (without report aggregate updates for the A/B)."""
+    aggregate_deltas.ENABLED = aggregates
     settings = load_settings(environ={}, overrides={"database_url": url})
     engine = make_engine(url)
     loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), make_session_factory(engine),
@@ -146,6 +148,7 @@ def run_processor(url: str, envelopes: list[Envelope]) -> float:
     for start in range(0, len(decoded), BATCH):
         loop._settle(loop._apply(decoded[start : start + BATCH]))  # the batch, then its post-commit re-check
     elapsed = time.perf_counter() - started
+    aggregate_deltas.ENABLED = True
     engine.dispose()
     assert loop.stats.handled == len(envelopes)
     return len(envelopes) / elapsed
@@ -209,30 +212,39 @@ def run_sql_baseline(url: str, envelopes: list[Envelope]) -> float:
     return len(envelopes) / (time.perf_counter() - started)
 
 
-def measure(server: str, size: int, count: int, rounds: int = 3) -> tuple[float, float]:
-    """Receipts/s of the processor and of plain SQL over `size` sent messages, `count` receipts each."""
+def measure(server: str, size: int, count: int, rounds: int = 3, *, ab: bool = False) -> tuple[float, float, float]:
+    """Receipts/s of the processor, of plain SQL and (with `ab`, else 0) of the processor without report aggregate
+    updates over `size` sent messages, `count` receipts each."""
     url = create_database(server)
     try:
         upgrade(url)
         load = bulk_load(url, size)
         settle(url)
         rng = random.Random(size)
-        picked = rng.sample(range(size), 2 * (count + WARM_UP))
+        contenders = 3 if ab else 2
+        picked = rng.sample(range(size), contenders * (count + WARM_UP))
         run_processor(url, receipts(picked[:WARM_UP], "warm-p"))
         run_sql_baseline(url, receipts(picked[WARM_UP : 2 * WARM_UP], "warm-b"))
-        timed = picked[2 * WARM_UP :]
+        if ab:
+            run_processor(url, receipts(picked[2 * WARM_UP : 3 * WARM_UP], "warm-a"), aggregates=False)
+        timed = picked[contenders * WARM_UP :]
         per_round = count // rounds
-        processor_seconds = baseline_seconds = 0.0
-        for index in range(rounds):  # alternate so that any drift (bloat, caches) hits both alike
-            chunk = timed[2 * index * per_round : 2 * (index + 1) * per_round]
+        processor_seconds = baseline_seconds = unaggregated_seconds = 0.0
+        for index in range(rounds):  # alternate so that any drift (bloat, caches) hits all alike
+            chunk = timed[contenders * index * per_round : contenders * (index + 1) * per_round]
             processor_seconds += per_round / run_processor(url, receipts(chunk[:per_round], "p"))
-            baseline_seconds += per_round / run_sql_baseline(url, receipts(chunk[per_round:], "b"))
+            baseline_seconds += per_round / run_sql_baseline(url, receipts(chunk[per_round : 2 * per_round], "b"))
+            if ab:
+                unaggregated_seconds += per_round / run_processor(url, receipts(chunk[2 * per_round :], "a"),
+                                                                  aggregates=False)
         processor, baseline = rounds * per_round / processor_seconds, rounds * per_round / baseline_seconds
+        unaggregated = rounds * per_round / unaggregated_seconds if ab else 0.0
+        without = f" (without report aggregates {unaggregated:.0f})" if ab else ""
         print(
-            f"sent_messages={size}: loaded in {load:.1f}s; processor {processor:.0f} receipts/s; "
+            f"sent_messages={size}: loaded in {load:.1f}s; processor {processor:.0f} receipts/s{without}; "
             f"plain SQL {baseline:.0f} receipts/s"
         )
-        return processor, baseline
+        return processor, baseline, unaggregated
     finally:
         drop_database(server, url)
 
@@ -244,11 +256,13 @@ def main() -> None:
     parser.add_argument("--pg", default="postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres")
     args = parser.parse_args()
     large = 100_000 if args.quick else 1_000_000
-    small_rate, _ = measure(args.pg, 10_000, args.receipts)
-    large_rate, large_baseline = measure(args.pg, large, args.receipts)
+    small_rate, _, _ = measure(args.pg, 10_000, args.receipts)
+    large_rate, large_baseline, large_unaggregated = measure(args.pg, large, args.receipts, ab=True)
     print(f"large size = {large} sent messages; receipts per run = {args.receipts}")
     print(f"cost_1m_vs_10k={small_rate / large_rate:.3f}")
     print(f"processor_vs_sql_baseline={large_rate / large_baseline:.3f}")
+    # A/B: the same batch path with report aggregate updates switched off (target: at most a 10% drop)
+    print(f"aggregates_rate_drop={1 - large_rate / large_unaggregated:.3f}")
 
 
 if __name__ == "__main__":

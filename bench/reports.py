@@ -1,10 +1,12 @@
-"""Bench: the reconciliation report over N sent messages on PostgreSQL, relative to a bare GROUP BY count.
+"""Bench: the reconciliation report over 1M and 100k sent messages of the same 30 days on PostgreSQL.
 
-    python bench/reports.py [--rows 1000000] [--pg-url postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres]
+    python bench/reports.py [--rows 1000000] [--small-rows 100000] [--pg-url postgresql+psycopg://...]
 
-Creates a scratch database, migrates it, bulk-loads sent messages, receipts, clicks and opt-outs with COPY,
-then times the report (JSON, grouped by vendor and day) against `SELECT vendor, day, count(*) ... GROUP BY`
-over the same rows, in the same run. Last line: `report_vs_groupby=<ratio>`.
+For each size: a scratch database, migrated, bulk-loaded (sent messages, receipts, clicks, opt-outs) with COPY,
+its report aggregates rebuilt from the rows (`smshooks report rebuild-aggregates`' function: COPY bypasses the
+processors that keep them), then the report (JSON, grouped by vendor and day) timed; at the large size also
+`SELECT vendor, day, count(*) ... GROUP BY` over the same rows. Last lines: `report_1m_vs_100k=<ratio>` (the
+report follows the groups, not the messages) and `report_vs_groupby=<ratio>` at the large size.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlalchemy  # noqa: E402
 
 from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
+from processors.reports.aggregates import rebuild  # noqa: E402
 from processors.reports.formats import to_json  # noqa: E402
 from processors.reports.reconciliation import ReportRequest, build_report  # noqa: E402
 
@@ -141,30 +144,34 @@ def timed(function, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--pg-url", default=os.environ.get(
-        "SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"))
-    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
-    args = parser.parse_args()
-
+def scratch_database(admin, pg_url: str) -> str:
+    """A new empty database; returns its URL."""
     name = f"smshooks_bench_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    url = args.pg_url.rsplit("/", 1)[0] + f"/{name}"
+    return pg_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def measure(url: str, rows: int, repeat: int, *, with_groupby: bool) -> tuple[float, float | None]:
+    """Load `rows` messages, rebuild their aggregates, time the report (and the bare GROUP BY); seconds each."""
+    upgrade(url)
+    began = time.perf_counter()
+    load(url.replace("postgresql+psycopg://", "postgresql://"), rows)
+    print(f"loaded rows={rows} seconds={time.perf_counter() - began:.1f}")
     engine = sqlalchemy.create_engine(url)
     try:
-        upgrade(url)
-        began = time.perf_counter()
-        load(url.replace("postgresql+psycopg://", "postgresql://"), args.rows)
-        print(f"loaded rows={args.rows} seconds={time.perf_counter() - began:.1f}")
         with engine.connect() as connection:
             counts = {table: connection.scalar(sqlalchemy.text(f"SELECT count(*) FROM {table}"))
                       for table in ("sent_messages", "receipts", "clicks", "opt_out_history")}
         print("tables " + " ".join(f"{table}={count}" for table, count in counts.items()))
+        began = time.perf_counter()
+        with engine.connect() as connection:  # COPY bypasses the processors: aggregates come from the rebuild
+            written = rebuild(connection)
+            connection.commit()
+            connection.execute(sqlalchemy.text("ANALYZE"))
+            connection.commit()
+        print(f"rebuild_seconds={time.perf_counter() - began:.1f} "
+              + " ".join(f"{table}={count}" for table, count in written.items()))
         settings = load_settings(environ={}, overrides={"database_url": url, "vendors": {
             "sinch": {"missing_receipt_hours": 24}}})
         request = ReportRequest(START, START + timedelta(days=DAYS), NOW, ("vendor", "day"))
@@ -172,20 +179,45 @@ def main() -> None:
             "SELECT vendor, to_char(timezone('UTC', sent_at), 'YYYY-MM-DD') AS day, count(*) FROM sent_messages "
             "WHERE sent_at >= :start AND sent_at < :end GROUP BY 1, 2"
         )
+        groupby_seconds = None
         with engine.connect() as connection:
-            groupby_seconds, groups = timed(
-                lambda: connection.execute(bare, {"start": request.start, "end": request.end}).all(), args.repeat)
-            report_seconds, report = timed(lambda: to_json(build_report(connection, settings, request)),
-                                           args.repeat)
-        print(f"groupby_seconds={groupby_seconds:.3f} groups={len(groups)}")
-        print(f"report_seconds={report_seconds:.3f} report_bytes={len(report)}")
-        print(f"report_vs_groupby={report_seconds / groupby_seconds:.2f}")
+            if with_groupby:
+                groupby_seconds, groups = timed(
+                    lambda: connection.execute(bare, {"start": request.start, "end": request.end}).all(), repeat)
+                print(f"groupby_seconds={groupby_seconds:.3f} groups={len(groups)}")
+            report_seconds, report = timed(lambda: to_json(build_report(connection, settings, request)), repeat)
+        print(f"rows={rows} report_seconds={report_seconds:.3f} report_bytes={len(report)}")
+        return report_seconds, groupby_seconds
     finally:
         engine.dispose()
-        if not args.keep:
-            with admin.connect() as connection:
-                connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--small-rows", type=int, default=100_000, help="the same days with fewer messages")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pg-url", default=os.environ.get(
+        "SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"))
+    args = parser.parse_args()
+
+    admin = sqlalchemy.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
+    figures = {}
+    try:
+        for rows in (args.small_rows, args.rows):
+            url = scratch_database(admin, args.pg_url)
+            try:
+                figures[rows] = measure(url, rows, args.repeat, with_groupby=rows == args.rows)
+            finally:
+                with admin.connect() as connection:
+                    connection.execute(sqlalchemy.text(
+                        f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    finally:
         admin.dispose()
+    report_large, groupby_large = figures[args.rows]
+    report_small, _ = figures[args.small_rows]
+    print(f"report_1m_vs_100k={report_large / report_small:.2f}")
+    print(f"report_vs_groupby={report_large / groupby_large:.2f}")
 
 
 if __name__ == "__main__":

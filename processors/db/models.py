@@ -240,3 +240,100 @@ class Click(Base):
     country: Mapped[str | None] = mapped_column(String(SHORT))
     country_iso2: Mapped[str | None] = mapped_column(String(2))
     raw: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+# Report aggregates (migration 0008): counts the processors keep per day and dimensions as they write the rows
+# above, in the same transaction, so reports cost the number of groups, not of messages. A dimension the row did
+# not have is stored as "" (NULLs never conflict in a unique key, so an upsert could not find the row).
+AGGREGATE_COUNTERS = (
+    "sent", "submitted", "pending", "unknown", "delivered", "failed", "expired", "rejected", "conflicts", "parts",
+    "clicks", "clicked_messages",
+    # delivered messages per time-to-delivery range of the report's histogram (exact, unlike the fine buckets)
+    "ttd_lt_10s", "ttd_lt_30s", "ttd_lt_1m", "ttd_lt_5m", "ttd_lt_15m", "ttd_lt_1h", "ttd_lt_6h", "ttd_lt_24h",
+    "ttd_ge_24h",
+)
+
+
+def _counter() -> Mapped[int]:
+    return mapped_column(BigInteger, default=0, server_default=text("0"))
+
+
+class SentAggregate(Base):
+    """Sent messages per UTC day of sent_at, vendor, sender, campaign and country: every status and click count."""
+
+    __tablename__ = "report_sent_aggregates"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)  # YYYY-MM-DD of sent_at, UTC
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    sent: Mapped[int] = _counter()
+    submitted: Mapped[int] = _counter()
+    pending: Mapped[int] = _counter()
+    unknown: Mapped[int] = _counter()
+    delivered: Mapped[int] = _counter()
+    failed: Mapped[int] = _counter()
+    expired: Mapped[int] = _counter()
+    rejected: Mapped[int] = _counter()
+    conflicts: Mapped[int] = _counter()
+    parts: Mapped[int] = _counter()  # segments
+    clicks: Mapped[int] = _counter()
+    clicked_messages: Mapped[int] = _counter()
+    ttd_lt_10s: Mapped[int] = _counter()
+    ttd_lt_30s: Mapped[int] = _counter()
+    ttd_lt_1m: Mapped[int] = _counter()
+    ttd_lt_5m: Mapped[int] = _counter()
+    ttd_lt_15m: Mapped[int] = _counter()
+    ttd_lt_1h: Mapped[int] = _counter()
+    ttd_lt_6h: Mapped[int] = _counter()
+    ttd_lt_24h: Mapped[int] = _counter()
+    ttd_ge_24h: Mapped[int] = _counter()
+
+
+class DeliveryTimeAggregate(Base):
+    """Delivered messages per fine log-scale time-to-delivery bucket (see processors/domain/aggregates.py)."""
+
+    __tablename__ = "report_delivery_time_aggregates"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    campaign: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
+class DeliveryTimeRollup(Base):
+    """The fine time-to-delivery buckets per day and vendor only: what a report grouped by vendor and/or day reads
+    (a few hundred buckets per day and vendor, instead of per every sender, campaign and country as well)."""
+
+    __tablename__ = "report_delivery_time_rollups"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    bucket: Mapped[int] = mapped_column(Integer, primary_key=True)
+    messages: Mapped[int] = _counter()
+
+
+class ParkedReceiptAggregate(Base):
+    """Receipts parked (no sent message yet) per UTC day of their receive time and vendor."""
+
+    __tablename__ = "report_parked_receipt_aggregates"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    parked: Mapped[int] = _counter()
+
+
+class ConsentAggregate(Base):
+    """Consent changes (opt-outs, opt-ins) per UTC day of receipt, vendor and our number."""
+
+    __tablename__ = "report_consent_aggregates"
+
+    day: Mapped[str] = mapped_column(String(10), primary_key=True)
+    vendor: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    sender: Mapped[str] = mapped_column(String(SHORT), primary_key=True)
+    opt_outs: Mapped[int] = _counter()
+    opt_ins: Mapped[int] = _counter()

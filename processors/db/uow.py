@@ -10,6 +10,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
 from core.events import Envelope, topic_name, utc_now
 from core.settings import Settings
+from processors.db.aggregate_deltas import AggregateDeltas
 from processors.db.models import OutboxRecord, SentMessage
 
 # (vendor, message id) -> the vendor's canonical spelling of it; the vendors' own rules, given by the application
@@ -37,6 +38,8 @@ class UnitOfWork:
         self.queued: dict[type[DeclarativeBase], list[Any]] = {}
         # (vendor, normalized message id) -> the sent message, or None when known not to exist yet.
         self.sent_messages: dict[tuple[str, str], SentMessage | None] = {}
+        # report aggregate changes of this unit, added to their tables last before commit
+        self.aggregates = AggregateDeltas()
 
     def __enter__(self) -> UnitOfWork:
         self.session = self.session_factory()
@@ -79,6 +82,7 @@ class UnitOfWork:
     def commit(self) -> None:
         """Make everything done in this unit durable."""
         self.flush_queued()
+        self.aggregates.flush(self.session)
         self.session.commit()
 
     def rollback(self) -> None:

@@ -4,21 +4,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
+from processors.domain import aggregates
 from processors.domain.delivery import sent_message_by_id
 
 
 def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
     """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
-    uow.session.execute(
+    attributed = uow.session.execute(
         update(Click)
         .where(Click.vendor == sent.vendor, Click.message_id == sent.message_id, Click.sent_message_id.is_(None))
         .values(sent_message_id=sent.id, campaign_id=sent.campaign_id, batch_id=sent.batch_id)
         .execution_options(synchronize_session=False)
-    )
+    ).rowcount
+    if attributed:  # rare: clicks before their send; a concurrent attribution of the same clicks updates none
+        total = uow.session.scalar(select(func.count()).where(Click.sent_message_id == sent.id))
+        aggregates.record_clicks(uow, sent, attributed, first=total == attributed)
 
 
 

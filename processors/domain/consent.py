@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from core.events import DeliveryReceipt, Envelope, OptOut, digits_msisdn
 from processors.db.models import OptOutHistory, OptOutState
 from processors.db.uow import UnitOfWork
-from processors.domain import keywords
+from processors.domain import aggregates, keywords
 
 ACCOUNT_WIDE = "*"
 
@@ -104,6 +104,7 @@ def record_consent(uow: UnitOfWork, signal: ConsentSignal) -> None:
             state.last_keyword = signal.keyword
             state.source_event_id = signal.source_event_id
             currently_out = wanted
+            aggregates.record_consent_change(uow, signal.vendor, signal.sender, signal.received_at, signal.action)
     session.add(
         OptOutHistory(
             msisdn=signal.msisdn,

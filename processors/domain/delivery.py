@@ -10,7 +10,7 @@ from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
-from processors.domain import statuses
+from processors.domain import aggregates, statuses
 from processors.domain.money import currency_code, to_nanos
 
 
@@ -110,6 +110,9 @@ def find_sent_message(
 
 def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
     """Run one matched receipt through the state machine, recording the outcome and emitting MessageStatus."""
+    before = aggregates.before_change(sent)
+    if receipt.parked:
+        aggregates.record_parked(uow, receipt.vendor, receipt.received_at, -1)
     receipt.sent_message_id = sent.id
     receipt.parked = False
     receipt.previous_status = sent.status
@@ -145,6 +148,7 @@ def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
         # receipt's vendor status and code, so downstream can see what disagreed.
         sent.conflict = True
         uow.add_outbox(Envelope.wrap(message_status(sent, receipt, sent.status, conflict=True)))
+    aggregates.record_message(uow, before, sent)
 
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import exists, select
 
 from core.events import Envelope, LinkClick, digits_msisdn
 from processors.db.chunks import in_chunks
 from processors.db.models import Click
 from processors.db.uow import UnitOfWork
+from processors.domain import aggregates
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.domain.delivery import sent_message_by_id, stored_sent_messages_awaited
 
@@ -18,6 +19,9 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     assert isinstance(payload, LinkClick)
     message_id = uow.canonical_id(payload.vendor, payload.message_id)
     sent = sent_message_by_id(uow.session, payload.vendor, message_id)
+    if sent is not None:
+        earlier = uow.session.scalar(select(exists().where(Click.sent_message_id == sent.id)))
+        aggregates.record_clicks(uow, sent, 1, first=not earlier)
     uow.session.add(
         Click(
             event_id=envelope.id,

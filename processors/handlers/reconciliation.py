@@ -8,7 +8,7 @@ from core.events import DeliveryReceipt, Envelope, digits_msisdn
 from processors.db.chunks import in_chunks
 from processors.db.models import Receipt, SentMessage
 from processors.db.uow import CanonicalId, UnitOfWork
-from processors.domain import consent, statuses
+from processors.domain import aggregates, consent, statuses
 from processors.domain.delivery import (
     apply_receipt,
     find_sent_message,
@@ -47,6 +47,7 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     if sent is None:
         receipt.parked = True  # the sent message may not be stored yet; sent_messages re-matches it
         receipt.outcome = statuses.PARKED
+        aggregates.record_parked(uow, receipt.vendor, receipt.received_at, +1)
         return
     apply_receipt(uow, sent, receipt)
 

@@ -9,6 +9,7 @@ from core.events import SentMessage as SentMessagePayload
 from processors.db.chunks import in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import CanonicalId, UnitOfWork
+from processors.domain import aggregates
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
 from processors.domain.delivery import rematch_parked, rematch_receipts, sent_message_by_id
 from processors.domain.money import currency_code, to_nanos
@@ -49,9 +50,12 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         session.add(sent)
         session.flush()  # the id is needed to attach parked receipts
         uow.sent_messages[key] = sent  # a later event of this batch for the same message updates this row
+        aggregates.record_message(uow, None, sent)
     else:
+        before = aggregates.before_change(sent)
         for name in DESCRIPTIVE:
             setattr(sent, name, values[name])
+        aggregates.record_message(uow, before, sent)
     register_parts(uow, sent, payload.part_ids)
     rematch_parked(uow, sent)
     attribute_earlier_clicks(uow, sent)

@@ -1,21 +1,42 @@
-"""The reconciliation report: what was sent, delivered, missing and unmatched, aggregated in SQL."""
+"""The reconciliation report: what was sent, delivered, missing and unmatched, read from the report aggregates.
+
+Whole days come from the aggregate tables the processors keep (processors/domain/aggregates.py), the part days
+at either end of a range from the rows (indexed by time), so a report costs the number of groups, not of messages.
+Missing and unmatched depend on `now`: a day wholly older than its vendor's age counts all its messages still
+in flight (all its parked receipts), a younger day none, and only the one day the age falls into is counted from
+the rows, with the time indexes.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from typing import Any
 
-from sqlalchemy import Connection, and_, case, func, literal_column, select
+from sqlalchemy import Connection, and_, func, select
 
 from core.settings import Settings
-from processors.db.models import Click, OptOutHistory, Receipt, SentMessage
-from processors.reports import sql
+from processors.db.aggregate_deltas import AggregateDeltas
+from processors.db.models import (
+    ConsentAggregate,
+    DeliveryTimeAggregate,
+    DeliveryTimeRollup,
+    ParkedReceiptAggregate,
+    Receipt,
+    SentAggregate,
+    SentMessage,
+)
+from processors.domain.aggregates import COARSE, bucket_value, message_key
+from processors.reports import aggregates
 from processors.reports.params import DIMENSIONS
 from processors.reports.queries import missing_receipts_condition, unmatched_receipts_condition
 
 FINAL = ("delivered", "failed", "expired", "rejected")
 IN_FLIGHT = ("submitted", "pending")
+NOT_FINAL = (*IN_FLIGHT, "unknown")
 PERCENTILES = (0.5, 0.95, 0.99)
 COUNTS = (
     "sent", "delivered", "failed", "expired", "rejected", "unknown", "pending", "missing", "unmatched",
@@ -66,18 +87,16 @@ class Report:
 
 
 def build_report(connection: Connection, settings: Settings, request: ReportRequest) -> Report:
-    """Run the report's queries (a handful of grouped scans, never a loop over message rows)."""
-    dialect = connection.dialect.name
-    base = _sent_base(settings, request, dialect)
-    # The passes that never look at clicks skip the clicks join.
-    plain = _sent_base(settings, request, dialect, with_clicks=False)
+    """Fold the aggregates of the range into the requested groups (no pass over message rows but part days)."""
     group = list(request.group_by)
-    rows = _grouped(connection, base, group)
-    # Totals add up the groups' counts (no second scan); only percentiles need their own pass.
+    found = _aggregates_in_range(connection, request)
+    missing = _missing_by_key(connection, settings, request, found.changes[SentAggregate])
+    rows = _grouped(found.changes[SentAggregate], missing, group)
+    # Totals add up the groups' counts; percentiles add up the groups' delivery-time buckets.
     totals = rows.get((), _empty({})) if not group else _summed(rows.values())
-    _attach_percentiles(connection, plain, group, dialect, rows, totals)
-    _attach_unmatched(connection, settings, request, dialect, rows, totals)
-    _attach_opt_outs(connection, request, dialect, rows, totals)
+    _attach_percentiles(connection, request, found, group, rows, totals)
+    _attach_unmatched(connection, settings, request, found.changes[ParkedReceiptAggregate], rows, totals)
+    _attach_opt_outs(request, found.changes[ConsentAggregate], rows, totals)
     ordered = [rows[key] for key in sorted(rows, key=_sort_key)]
     for row in [*ordered, totals]:
         _rates(row)
@@ -86,89 +105,155 @@ def build_report(connection: Connection, settings: Settings, request: ReportRequ
         settings=_settings_summary(settings),
         rows=ordered,
         totals={name: totals[name] for name in METRICS},
-        delivery_rate_by_day=_delivery_by_day(connection, plain, rows, group),
-        time_to_delivery_histogram=_histogram(connection, plain, dialect),
-        missing_receipts=_missing_list(connection, settings, request),
+        delivery_rate_by_day=_delivery_by_day(found.changes[SentAggregate]),
+        time_to_delivery_histogram=_histogram(found.changes[SentAggregate]),
+        missing_receipts=_missing_list(connection, settings, request, totals["missing"]),
         unmatched_receipts=_unmatched_list(connection, settings, request, totals["unmatched"]),
     )
 
 
-def _sent_base(settings: Settings, request: ReportRequest, dialect: str, *, with_clicks: bool = True):
-    """One row per sent message in range: every dimension, status flags, delay and click count."""
-    dimensions = {
-        "vendor": SentMessage.vendor,
-        "day": sql.utc_day(SentMessage.sent_at, dialect),
-        "sender": SentMessage.sender,
-        "campaign": SentMessage.campaign_id,
-        "country": SentMessage.country_iso2,
-    }
-    missing = case((missing_receipts_condition(settings, request.now), 1), else_=0)
-    columns = [
-        *[expression.label(name) for name, expression in dimensions.items()],
-        SentMessage.status,
-        SentMessage.conflict,
-        missing.label("missing"),
-        # Our receive times on both ends: vendors' clocks lack zones or precision.
-        sql.seconds_between(SentMessage.received_at, SentMessage.delivered_at, dialect).label("delay"),
-    ]
-    in_range = and_(SentMessage.sent_at >= request.start, SentMessage.sent_at < request.end)
-    if not with_clicks:
-        return select(*columns).where(in_range).subquery("sent_in_range")
-    clicks = (
-        select(Click.vendor, Click.message_id, func.count().label("clicks"))
-        .group_by(Click.vendor, Click.message_id)
-        .subquery("clicks_by_message")
-    )
-    return (
-        select(*columns, func.coalesce(clicks.c.clicks, 0).label("clicks"))
-        .select_from(SentMessage)
-        .outerjoin(clicks, and_(clicks.c.vendor == SentMessage.vendor, clicks.c.message_id == SentMessage.message_id))
-        .where(in_range)
-        .subquery("sent_in_range")
-    )
+def _whole_days(request: ReportRequest) -> tuple[datetime, datetime]:
+    """The first midnight at or after the start and the last at or before the end (equal when none fits)."""
+    first = request.start.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    if first < request.start:
+        first += timedelta(days=1)
+    last = request.end.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    return (first, last) if first < last else (request.end, request.end)
 
 
-def _grouped(connection: Connection, base, group: list[str]) -> dict[tuple, dict[str, Any]]:
-    """Counts per group key (percentiles are attached by _attach_percentiles)."""
-    keys = [base.c[name] for name in group]
-    status = base.c.status
-    statement = select(
-        *keys,
-        func.count().label("sent"),
-        *[sql.count_if(status == name).label(name) for name in FINAL],
-        sql.count_if(status == "unknown").label("unknown"),
-        sql.count_if(and_(status.in_(IN_FLIGHT), base.c.missing == 0)).label("pending"),
-        sql.count_if(base.c.missing == 1).label("missing"),
-        sql.count_if(base.c.conflict).label("conflicts"),
-        func.coalesce(func.sum(base.c.clicks), 0).label("clicks"),
-        sql.count_if(base.c.clicks > 0).label("clicked_messages"),
-    ).group_by(*keys)
+def _aggregates_in_range(connection: Connection, request: ReportRequest) -> AggregateDeltas:
+    """Stored aggregates of the whole days in range, plus those of the part days computed from their rows.
+
+    The fine delivery-time buckets of whole days are left to _attach_percentiles, which sums them in SQL.
+    """
+    first, last = _whole_days(request)
+    found = AggregateDeltas()
+    if first < last:
+        found = aggregates.from_tables(connection, day(first), day(last),
+                                       skip=(DeliveryTimeAggregate, DeliveryTimeRollup))
+    for start, end in ((request.start, first), (last, request.end)):  # no whole day: first = last = end
+        if start < end:
+            found.merge(aggregates.from_rows(connection, start, end))
+    return found
+
+
+def day(at: datetime) -> str:
+    """YYYY-MM-DD of a UTC time."""
+    return at.astimezone(UTC).strftime("%Y-%m-%d")
+
+
+def _day_bounds(name: str) -> tuple[datetime, datetime]:
+    """The UTC midnights that start and end a YYYY-MM-DD day."""
+    start = datetime.strptime(name, "%Y-%m-%d").replace(tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def _missing_by_key(connection: Connection, settings: Settings, request: ReportRequest,
+                    sent: dict[tuple, Counter]) -> dict[tuple, tuple[int, int]]:
+    """Per aggregate key: (missing, of which submitted or pending). Missing depends on `now`, so it is no stored
+    count: a day wholly before its vendor's cutoff counts everything not final, a day after it nothing, and the
+    one day a cutoff falls into is counted from the rows of [that day, cutoff) with the sent_at index."""
+    found: dict[tuple, tuple[int, int]] = {}
+    straddled: set[tuple[str, str]] = set()
+    for key, counts in sent.items():
+        day_name, vendor = key[0], key[1]
+        cutoff = request.now - timedelta(hours=settings.missing_hours_for(vendor))
+        day_start, day_end = _day_bounds(day_name)
+        if day_end <= cutoff:
+            found[key] = (sum(counts[name] for name in NOT_FINAL), sum(counts[name] for name in IN_FLIGHT))
+        elif day_start < cutoff:
+            straddled.add((day_name, vendor))
+    for day_name, vendor in sorted(straddled):
+        day_start, _ = _day_bounds(day_name)
+        cutoff = request.now - timedelta(hours=settings.missing_hours_for(vendor))
+        statement = select(
+            SentMessage.sent_at, SentMessage.vendor, SentMessage.sender, SentMessage.campaign_id,
+            SentMessage.country_iso2, SentMessage.status,
+        ).where(
+            SentMessage.sent_at >= max(day_start, request.start), SentMessage.sent_at < min(cutoff, request.end),
+            SentMessage.vendor == vendor, SentMessage.status.in_(NOT_FINAL),
+        )
+        for row in connection.execute(statement):
+            key = message_key(row)
+            total, in_flight = found.get(key, (0, 0))
+            found[key] = (total + 1, in_flight + int(row.status in IN_FLIGHT))
+    return found
+
+
+def _dimensions(key: tuple) -> dict[str, Any]:
+    """The report dimensions of an aggregate key ("" stored for none)."""
+    names = ("day", "vendor", "sender", "campaign", "country")
+    return {name: (value if value != "" else None) for name, value in zip(names, key, strict=False)}
+
+
+def _grouped(sent: dict[tuple, Counter], missing: dict[tuple, tuple[int, int]], group: list[str]):
+    """Counts per group key, folded from the aggregate rows (percentiles are attached by _attach_percentiles)."""
     rows: dict[tuple, dict[str, Any]] = {}
-    for record in connection.execute(statement):
-        mapping = record._mapping
-        key = tuple(mapping[name] for name in group)
-        row = _empty(dict(zip(group, key, strict=True)))
-        for name in ("sent", *FINAL, "unknown", "pending", "missing", "conflicts", "clicks", "clicked_messages"):
-            row[name] = int(mapping[name] or 0)
-        if row["sent"] or group:  # an ungrouped query over no rows still returns one all-zero row
-            rows[key] = row
+    for key, counts in sent.items():
+        if not counts["sent"]:
+            continue  # every message of the row moved to another (a corrected send)
+        dimensions = _dimensions(key)
+        group_key = tuple(dimensions[name] for name in group)
+        row = rows.setdefault(group_key, _empty({name: dimensions[name] for name in group}))
+        overdue, overdue_in_flight = missing.get(key, (0, 0))
+        row["sent"] += counts["sent"]
+        for name in (*FINAL, "unknown", "conflicts", "clicks", "clicked_messages"):
+            row[name] += counts[name]
+        row["pending"] += counts["submitted"] + counts["pending"] - overdue_in_flight
+        row["missing"] += overdue
     if not group and not rows:
         rows[()] = _empty({})
     return rows
 
 
-def _attach_percentiles(connection: Connection, base, group: list[str], dialect: str, rows, totals) -> None:
-    """Time-to-delivery percentiles per group key and of the totals, written into the rows."""
-    if group and dialect != "postgresql":
-        _attach_percentiles(connection, base, [], dialect, {(): totals}, totals)  # SQLite: a pass of its own
-    both = bool(group) and dialect == "postgresql"  # one pass with GROUPING SETS: the groups and the total
-    for record in connection.execute(sql.percentiles(base, group, "delay", PERCENTILES, dialect, total=both)):
-        mapping = record._mapping
-        target = totals if both and mapping["is_total"] else rows.get(tuple(mapping[name] for name in group))
-        if target is not None:
-            for fraction in PERCENTILES:
-                value = sql.interpolate(record, fraction, dialect)
-                target[_percentile_name(fraction)] = None if value is None else round(float(value), 3)
+def _attach_percentiles(connection: Connection, request: ReportRequest, found: AggregateDeltas, group: list[str],
+                        rows, totals) -> None:
+    """Time-to-delivery percentiles per group and of the totals, from the fine buckets (relative error stated in
+    processors/domain/aggregates.py), written into the rows."""
+    # grouped by vendor and/or day only: the per-day-and-vendor buckets, far fewer rows than per every dimension
+    model = DeliveryTimeRollup if set(group) <= {"day", "vendor"} else DeliveryTimeAggregate
+    buckets: dict[tuple, Counter] = {}
+    for key, counts in found.changes[model].items():  # part days, from the rows
+        dimensions = _dimensions(key[:-1])
+        buckets.setdefault(tuple(dimensions[name] for name in group), Counter())[key[-1]] += counts["messages"]
+    first, last = _whole_days(request)
+    if first < last:
+        table = model.__table__
+        keys = [table.c[name] for name in group]
+        statement = (
+            select(*keys, table.c.bucket, func.sum(table.c.messages))
+            .where(table.c.day >= day(first), table.c.day < day(last))
+            .group_by(*keys, table.c.bucket)
+        )
+        for record in connection.execute(statement):
+            *values, bucket, count = record
+            group_key = tuple(value if value != "" else None for value in values)
+            buckets.setdefault(group_key, Counter())[bucket] += int(count)
+    everything: Counter = Counter()
+    for group_key, counts in buckets.items():
+        everything.update(counts)
+        if group_key in rows:
+            _write_percentiles(rows[group_key], counts)
+    _write_percentiles(totals, everything)
+
+
+def _write_percentiles(row: dict[str, Any], buckets: Counter) -> None:
+    """p50/p95/p99 of a histogram, interpolated between neighbouring ranks as percentile_cont does."""
+    ranked = sorted((bucket, count) for bucket, count in buckets.items() if count > 0)
+    ends = list(accumulate(count for _, count in ranked))  # ranks below ends[i] fall in bucket i or before
+    n = ends[-1] if ends else 0
+    if not n:
+        return
+
+    def value_at(rank: int) -> float:
+        return bucket_value(ranked[bisect_right(ends, rank)][0])
+
+    for fraction in PERCENTILES:
+        position = fraction * (n - 1)
+        low = int(position)
+        high = min(low + 1, n - 1)
+        value = value_at(low) + (position - low) * (value_at(high) - value_at(low))
+        row[_percentile_name(fraction)] = round(value, 3)
 
 
 def _summed(rows) -> dict[str, Any]:
@@ -180,59 +265,59 @@ def _summed(rows) -> dict[str, Any]:
     return totals
 
 
-def _attach_unmatched(connection, settings, request, dialect, rows, totals) -> None:
+def _unmatched_by_day(connection: Connection, settings: Settings, request: ReportRequest,
+                      parked: dict[tuple, Counter]) -> dict[tuple, int]:
+    """Unmatched receipts per (day, vendor) of receipt: parked ones older than unmatched_receipt_hours. Days
+    wholly before the cutoff count all their parked receipts; the cutoff's own day is counted from the rows."""
+    cutoff = request.now - timedelta(hours=settings.unmatched_receipt_hours)
+    found: dict[tuple, int] = {}
+    for key, counts in parked.items():
+        day_start, day_end = _day_bounds(key[0])
+        if day_end <= cutoff and counts["parked"]:
+            found[key] = counts["parked"]
+        elif day_start < cutoff < day_end:
+            statement = select(Receipt.vendor, func.count()).where(
+                Receipt.parked, Receipt.received_at >= max(day_start, request.start),
+                Receipt.received_at < min(cutoff, request.end), Receipt.vendor == key[1],
+            ).group_by(Receipt.vendor)
+            for vendor, count in connection.execute(statement):
+                found[(key[0], vendor)] = int(count)
+    return found
+
+
+def _attach_unmatched(connection, settings, request, parked, rows, totals) -> None:
     """Parked receipts received in range and older than unmatched_receipt_hours, by vendor/day of receipt."""
     group = list(request.group_by)
-    dimensions = {"vendor": Receipt.vendor, "day": sql.utc_day(Receipt.received_at, dialect)}
     applicable = set(group) <= UNMATCHED_DIMENSIONS
-    keys = [dimensions[name].label(name) for name in group] if applicable else []
-    statement = (
-        select(*keys, func.count().label("unmatched"))
-        .where(_unmatched_in_range(settings, request))
-        .group_by(*keys)
-    )
-    totals["unmatched"] = 0
-    for record in connection.execute(statement):
-        count = int(record._mapping["unmatched"])
-        totals["unmatched"] += count
-        if applicable:
-            key = tuple(record._mapping[name] for name in group)
-            rows.setdefault(key, _empty(dict(zip(group, key, strict=True))))["unmatched"] = count
+    by_group: Counter = Counter()
+    for (day_name, vendor), count in _unmatched_by_day(connection, settings, request, parked).items():
+        dimensions = {"day": day_name, "vendor": vendor}
+        by_group[tuple(dimensions[name] for name in group) if applicable else ()] += count
+    totals["unmatched"] = sum(by_group.values())
     if applicable:
+        for key, count in by_group.items():
+            if count:
+                rows.setdefault(key, _empty(dict(zip(group, key, strict=True))))["unmatched"] = count
         for row in rows.values():
             row["unmatched"] = row["unmatched"] or 0
 
 
-def _attach_opt_outs(connection, request, dialect, rows, totals) -> None:
+def _attach_opt_outs(request, consent: dict[tuple, Counter], rows, totals) -> None:
     """Consent changes (STOP after consent, START after a STOP) received in range."""
     group = list(request.group_by)
-    dimensions = {
-        "vendor": OptOutHistory.vendor,
-        "day": sql.utc_day(OptOutHistory.received_at, dialect),
-        "sender": OptOutHistory.sender,
-    }
     applicable = set(group) <= OPT_OUT_DIMENSIONS
-    keys = [dimensions[name].label(name) for name in group] if applicable else []
-    changed = OptOutHistory.changed.is_(True)
-    statement = (
-        select(
-            *keys,
-            sql.count_if(and_(changed, OptOutHistory.action == "opt_out")).label("opt_outs"),
-            sql.count_if(and_(changed, OptOutHistory.action == "opt_in")).label("opt_ins"),
-        )
-        .where(OptOutHistory.received_at >= request.start, OptOutHistory.received_at < request.end, changed)
-        .group_by(*keys)
-    )
-    totals["opt_outs"] = totals["opt_ins"] = 0
-    for record in connection.execute(statement):
-        mapping = record._mapping
-        totals["opt_outs"] += int(mapping["opt_outs"])
-        totals["opt_ins"] += int(mapping["opt_ins"])
-        if applicable:
-            key = tuple(mapping[name] for name in group)
-            row = rows.setdefault(key, _empty(dict(zip(group, key, strict=True))))
-            row["opt_outs"], row["opt_ins"] = int(mapping["opt_outs"]), int(mapping["opt_ins"])
+    by_group: dict[tuple, Counter] = {}
+    for key, counts in consent.items():
+        dimensions = _dimensions(key[:2]) | {"sender": key[2] or None}
+        group_key = tuple(dimensions[name] for name in group) if applicable else ()
+        by_group.setdefault(group_key, Counter()).update(counts)
+    totals["opt_outs"] = sum(counts["opt_outs"] for counts in by_group.values())
+    totals["opt_ins"] = sum(counts["opt_ins"] for counts in by_group.values())
     if applicable:
+        for key, counts in by_group.items():
+            if counts["opt_outs"] or counts["opt_ins"]:
+                row = rows.setdefault(key, _empty(dict(zip(group, key, strict=True))))
+                row["opt_outs"], row["opt_ins"] = counts["opt_outs"], counts["opt_ins"]
         for row in rows.values():
             row["opt_outs"] = row["opt_outs"] or 0
             row["opt_ins"] = row["opt_ins"] or 0
@@ -249,67 +334,43 @@ def _unmatched_in_range(settings: Settings, request: ReportRequest):
     )
 
 
-def _delivery_by_day(connection: Connection, base, rows: dict[tuple, dict[str, Any]], group: list[str]):
-    """Delivery rate per vendor and day of sending, for the chart (from the grouped rows when they have both)."""
-    if {"vendor", "day"} <= set(group):
-        vendor_at, day_at = group.index("vendor"), group.index("day")
-        sums: dict[tuple, list[int]] = {}
-        for key, row in rows.items():
-            if row["sent"]:  # rows only known from unmatched receipts or opt-outs sent nothing
-                counts = sums.setdefault((key[vendor_at], key[day_at]), [0, 0, 0])
-                counts[0] += row["sent"]
-                counts[1] += row["delivered"]
-                counts[2] += sum(row[name] for name in FINAL)
-        records = [(vendor, day, *counts) for (vendor, day), counts in sorted(sums.items())]
-    else:
-        statement = (
-            select(
-                base.c.vendor,
-                base.c.day,
-                func.count().label("sent"),
-                sql.count_if(base.c.status == "delivered").label("delivered"),
-                sql.count_if(base.c.status.in_(FINAL)).label("final"),
-            )
-            .group_by(base.c.vendor, base.c.day)
-            .order_by(base.c.vendor, base.c.day)
-        )
-        records = connection.execute(statement).all()
+def _delivery_by_day(sent: dict[tuple, Counter]) -> list[dict[str, Any]]:
+    """Delivery rate per vendor and day of sending, for the chart."""
+    sums: dict[tuple, list[int]] = {}
+    for key, counts in sent.items():
+        if counts["sent"]:
+            totals = sums.setdefault((key[1], key[0]), [0, 0, 0])
+            totals[0] += counts["sent"]
+            totals[1] += counts["delivered"]
+            totals[2] += sum(counts[name] for name in FINAL)
     series = []
-    for vendor, day, sent, delivered, final in records:
+    for (vendor, day_name), (sent_count, delivered, final) in sorted(sums.items()):
         rate = round(delivered / final, 4) if final else None
-        series.append({"vendor": vendor, "day": day, "sent": sent, "delivered": delivered, "final": final,
-                       "delivery_rate": rate})
+        series.append({"vendor": vendor, "day": day_name, "sent": sent_count, "delivered": delivered,
+                       "final": final, "delivery_rate": rate})
     return series
 
 
-def _histogram(connection: Connection, base, dialect: str) -> list[dict[str, Any]]:
-    """Delivered messages per time-to-delivery bucket."""
-    delay = base.c.delay
-    uppers = [upper for _, upper in BUCKETS if upper is not None]
-    if dialect == "postgresql":
-        # width_bucket over the bounds evaluates the (numeric) delay once per row; a CASE would per branch.
-        bounds = literal_column("ARRAY[" + ", ".join(f"{upper}.0" for upper in uppers) + "]::float8[]")
-        bucket = func.width_bucket(delay, bounds).label("bucket")
-    else:
-        bucket = case(*[(delay < upper, index) for index, upper in enumerate(uppers)], else_=len(uppers)).label(
-            "bucket"
-        )
-    statement = select(bucket, func.count()).where(delay.is_not(None)).group_by(bucket)
-    counts = {int(index): count for index, count in connection.execute(statement)}
+def _histogram(sent: dict[tuple, Counter]) -> list[dict[str, Any]]:
+    """Delivered messages per time-to-delivery bucket (exact: the aggregates keep these ranges' counts)."""
+    counts = Counter()
+    for row in sent.values():
+        for _, column in COARSE:
+            counts[column] += row[column]
     return [
-        {"bucket": label, "upper_seconds": upper, "count": counts.get(index, 0)}
-        for index, (label, upper) in enumerate(BUCKETS)
+        {"bucket": label, "upper_seconds": upper, "count": counts[column]}
+        for (label, upper), (_, column) in zip(BUCKETS, COARSE, strict=True)
     ]
 
 
-def _missing_list(connection: Connection, settings: Settings, request: ReportRequest) -> dict[str, Any]:
-    """The first `list_limit` sent messages still without a final status past their vendor's age."""
+def _missing_list(connection: Connection, settings: Settings, request: ReportRequest, total: int) -> dict[str, Any]:
+    """The first `list_limit` sent messages still without a final status past their vendor's age (the total is
+    the aggregates')."""
     condition = and_(
         SentMessage.sent_at >= request.start,
         SentMessage.sent_at < request.end,
         missing_receipts_condition(settings, request.now),
     )
-    total = connection.scalar(select(func.count()).select_from(SentMessage).where(condition)) or 0
     statement = (
         select(
             SentMessage.vendor, SentMessage.message_id, SentMessage.raw_message_id, SentMessage.status,

@@ -18,17 +18,27 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
 
 from core.events import Envelope
+from processors.db.aggregate_deltas import TABLES
 from processors.db.models import Click, Receipt, SentMessage
 from processors.domain.delivery import apply_receipt, prefetch_sent_messages, rematch_parked
 from processors.handlers.clicks import handle_click, settle_clicks
 from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
 from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
+from processors.reports.aggregates import from_rows, from_tables
 from processors.runtime import is_transient
 from receiver.vendors import canonical_message_id
 from tests.processors.factories import click, receipt, sent
 from tests.processors.test_reconciliation import apply, one_sent, receipts_of
 
 MESSAGE_ID = canonical_message_id("sinch", "01abc")
+
+
+def assert_aggregates_match_rows(engine) -> None:
+    """The report aggregates the racing units added to are what the rows they left add up to."""
+    with engine.connect() as connection:
+        kept = from_tables(connection, "0000-00-00", "9999-99-99")
+        computed = from_rows(connection)
+    assert {m.__tablename__: kept.rows(m) for m in TABLES} == {m.__tablename__: computed.rows(m) for m in TABLES}
 
 
 def commit_both_without_seeing_each_other(make_uow, receipt_envelope: Envelope, sent_envelope: Envelope) -> None:
@@ -44,7 +54,7 @@ def commit_both_without_seeing_each_other(make_uow, receipt_envelope: Envelope, 
 
 @pytest.mark.parametrize("settler", ["reconciliation", "sent-messages"])
 def test_receipt_parked_while_its_sent_message_commits_is_applied_by_the_next_settle(
-    make_uow, session, migrated_url, settler, monkeypatch
+    make_uow, session, migrated_url, settler, monkeypatch, engine
 ):
     receipt_envelope = Envelope.wrap(receipt("sinch", "01ABC", "delivered", 20))
     sent_envelope = Envelope.wrap(sent("sinch", "01abc"))
@@ -73,6 +83,7 @@ def test_receipt_parked_while_its_sent_message_commits_is_applied_by_the_next_se
             uow.commit()
     with make_uow() as uow:
         assert sweep_parked(uow) == 0
+    assert_aggregates_match_rows(engine)  # parked +1 by one unit, -1 and delivered +1 by the settle
 
 
 def test_settles_find_nothing_when_nothing_was_hidden(make_uow):
@@ -149,7 +160,7 @@ def test_click_stored_while_its_sent_message_commits_is_attributed_by_the_next_s
             assert again([click_envelope, sent_envelope], uow) == 0
 
 
-def test_a_late_receipt_and_a_re_match_of_an_earlier_one_never_overwrite_each_other(make_uow, session):
+def test_a_late_receipt_and_a_re_match_of_an_earlier_one_never_overwrite_each_other(make_uow, session, engine):
     """Reconciliation applies a new `pending` while sent-messages re-matches the parked `delivered` of the same
     message: whichever reads second must see the other's status, or `delivered` is undone by an older `pending`."""
     stranded = receipt("twilio", "SMrace", "delivered", 20)
@@ -185,6 +196,7 @@ def test_a_late_receipt_and_a_re_match_of_an_earlier_one_never_overwrite_each_ot
     assert message.status == "delivered"
     outcomes = {r.vendor_status: r.outcome for r in receipts_of(session, "twilio")}
     assert outcomes == {"DELIVERED": "applied", "ACCEPTED-RETRY": "applied"}
+    assert_aggregates_match_rows(engine)  # both units moved the same aggregate row's counts, neither lost
 
 
 def test_corrected_sends_and_receipts_lock_shared_messages_in_one_order(postgres_url):
