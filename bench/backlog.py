@@ -322,8 +322,9 @@ def main() -> int:
         print(f"start-up (process start to first committed offset) {result['startup']:.1f} s; backlog of "
               f"{result['total']} drained in {result['seconds']:.1f} s after it")
         for group, (events_count, seconds) in result["per_group"].items():
-            print(f"  {group:24} {events_count:7} events, lag zero after {seconds:6.1f} s "
-                  f"({events_count / seconds if seconds > 0 else float('inf'):.0f}/s while sharing the process)")
+            rate_text = f"{events_count / seconds:.0f}/s" if seconds > 0 else "done by the first commit seen"
+            print(f"  {group:24} {events_count:7} events, lag zero after {seconds:6.1f} s ({rate_text}, sharing the "
+                  "process)")
         processors_cpu, postgres_cpu = result["cpu"]
         print(f"CPU per event: processors {processors_cpu / result['total'] * 1e6:.0f} us, all PostgreSQL "
               f"processes {postgres_cpu / result['total'] * 1e6:.0f} us (machine-wide: other sessions' too); "
