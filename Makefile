@@ -42,6 +42,7 @@ bench: install kafka
 	$(BIN)/python bench/receiver.py
 	$(BIN)/python bench/processors.py
 	$(BIN)/python bench/end_to_end.py
+	$(BIN)/python bench/backlog.py
 	$(BIN)/python bench/reports.py
 	$(BIN)/python bench/spool.py
 

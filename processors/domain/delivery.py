@@ -34,13 +34,19 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     processors that change sent messages (reconciliation, sent-messages) prefetch through here, so they lock in
     one global order and two batches touching the same messages wait for each other instead of deadlocking.
     """
+    keys = [(payload.vendor, uow.canonical_id(payload.vendor, payload.message_id))
+            for payload in (envelope.payload for envelope in envelopes)
+            if isinstance(payload, DeliveryReceipt | SentMessagePayload)]
+    load_sent_messages(uow, keys)
+
+
+def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]]) -> None:
+    """Load and row-lock the sent messages of these (vendor, normalized message id) keys into the unit's cache,
+    None for those not stored, in prefetch_sent_messages' lock order."""
     wanted: dict[str, set[str]] = {}
-    for envelope in envelopes:
-        payload = envelope.payload
-        if isinstance(payload, DeliveryReceipt | SentMessagePayload):
-            message_id = uow.canonical_id(payload.vendor, payload.message_id)
-            if (payload.vendor, message_id) not in uow.sent_messages:
-                wanted.setdefault(payload.vendor, set()).add(message_id)
+    for vendor, message_id in keys:
+        if (vendor, message_id) not in uow.sent_messages:
+            wanted.setdefault(vendor, set()).add(message_id)
     with uow.session.no_autoflush:
         for vendor in sorted(wanted):
             for chunk in in_chunks(wanted[vendor]):
@@ -240,10 +246,13 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
 def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
     """For each still-parked receipt whose sent message exists by now, apply that message's parked receipts."""
     applied = 0
+    # one locked IN query for the receipts' own ids instead of one query each: after an outage most receipts of a
+    # backlog can be parked before their sends, and each settle re-checks all of them
+    load_sent_messages(uow, [(receipt.vendor, receipt.message_id) for receipt in receipts if receipt.parked])
     for receipt in receipts:
         if not receipt.parked:
             continue  # applied above, with an earlier receipt of the same sent message
-        sent = find_sent_message(uow.session, receipt)
+        sent = find_sent_message(uow.session, receipt, uow.sent_messages)
         if sent is not None:
             applied += rematch_parked(uow, sent)
     return applied

@@ -221,3 +221,32 @@ def test_click_sweep_attributes_a_click_stranded_by_concurrent_commits(make_uow,
     session.rollback()
     [stored] = session.scalars(select(Click)).all()
     assert stored.sent_message_id == one_sent(session, "mobivate", "c1").id and stored.campaign_id == "spring"
+
+
+def test_settle_looks_up_the_parked_receipts_sent_messages_in_one_query(make_uow, engine, session):
+    """A backlog parks receipts before their sends; the settle re-checks them all, and must not pay one sent-message
+    query per receipt (it did: 2 statements each, the cost of draining such a backlog)."""
+    from sqlalchemy import event
+
+    from processors.handlers.reconciliation import settle_parked
+
+    receipts = [receipt("sinch", f"BATCH{n:03d}", "delivered", 5) for n in range(30)]
+    apply(make_uow, *receipts)  # no sent message yet: all parked
+    with make_uow() as uow:  # the sends committed without re-matching, as when both commit in the same instant
+        uow.session.add_all(SentMessage(vendor="sinch", message_id=f"BATCH{n:03d}", raw_message_id=f"BATCH{n:03d}",
+                                        recipient="447700900001", sent_at=at(0), received_at=at(1),
+                                        source_event_id=f"e{n}") for n in range(30))
+        uow.commit()
+    statements = []
+    listener = lambda *args: statements.append(args[2])  # noqa: E731 - (conn, cursor, statement, ...)
+    event.listen(engine, "before_cursor_execute", listener)
+    try:
+        with make_uow() as uow:
+            applied = settle_parked([Envelope.wrap(r) for r in receipts], uow)
+            uow.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", listener)
+    assert applied == 30
+    assert [r.outcome for r in receipts_of(session, "sinch")] == ["applied"] * 30
+    lookups = [s for s in statements if s.lstrip().upper().startswith("SELECT") and "FROM sent_messages" in s]
+    assert len(lookups) == 1, lookups
