@@ -17,8 +17,47 @@ def alembic_config(database_url: str):
     return config
 
 
+# the migration that added the report aggregates: a database that had rows before it needs them computed once
+AGGREGATES_REVISION = "0008"
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
-    """Bring the database at `database_url` to `revision` (what `smshooks db upgrade` runs)."""
+    """Bring the database at `database_url` to `revision` (what `smshooks db upgrade` runs).
+
+    Crossing AGGREGATES_REVISION on a database that already holds messages fills the report aggregates from its
+    rows in the same run, so reports never read empty aggregates after an upgrade (a fresh database has none).
+    """
     from alembic import command
 
+    before = current_revision(database_url)
     command.upgrade(alembic_config(database_url), revision)
+    after = current_revision(database_url)
+    if before is not None and before < AGGREGATES_REVISION <= (after or ""):
+        fill_aggregates(database_url)
+
+
+def current_revision(database_url: str) -> str | None:
+    """The revision the database is at; None for a database Alembic has never touched."""
+    from alembic.runtime.migration import MigrationContext
+
+    from processors.db.engine import make_engine
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+    finally:
+        engine.dispose()
+
+
+def fill_aggregates(database_url: str) -> dict[str, int]:
+    """Compute the report aggregates from the rows (as `smshooks report rebuild-aggregates`), in one transaction."""
+    from processors.db.engine import make_engine
+    from processors.reports.aggregates import rebuild
+
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            return rebuild(connection)
+    finally:
+        engine.dispose()

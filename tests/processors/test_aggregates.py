@@ -139,3 +139,28 @@ def test_rebuild_command_restores_lost_aggregates(engine, make_uow, migrated_url
     assert result.exit_code == 0, result.output
     assert "rebuilt report_sent_aggregates=" in result.output
     assert stored(engine) == expected
+
+
+def test_upgrading_past_the_aggregates_migration_fills_them_from_the_rows(database_url):
+    """A database with messages from before 0008 gets its aggregates at upgrade, not zeros until a rebuild."""
+    from sqlalchemy import func, insert, select
+
+    from processors.db import AGGREGATES_REVISION, upgrade
+    from processors.db.engine import make_engine
+    from processors.db.models import SentMessage as SentRow
+
+    previous = f"{int(AGGREGATES_REVISION) - 1:04d}"
+    upgrade(database_url, previous)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as connection:  # what a running deployment stored before the upgrade
+            connection.execute(insert(SentRow.__table__), [dict(
+                vendor="twilio", message_id=f"sm{n}", raw_message_id=f"SM{n}", recipient="447700900123",
+                sent_at=datetime(2026, 3, 1, 12, n, tzinfo=UTC), received_at=datetime(2026, 3, 1, 12, n, tzinfo=UTC),
+                status="submitted", conflict=False, parts=1, version=1, source_event_id=f"e{n}") for n in range(3)])
+        upgrade(database_url)
+        with engine.connect() as connection:
+            assert connection.scalar(select(func.sum(SentAggregate.sent))) == 3
+        assert computed(engine) == stored(engine)
+    finally:
+        engine.dispose()
