@@ -9,7 +9,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.errors import KafkaError
+from kafka.errors import (
+    CommitFailedError,
+    IllegalGenerationError,
+    KafkaError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
@@ -49,6 +55,10 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 # also a record that breaks a constraint; StaleDataError: another processor changed a versioned row (a receipt
 # being un-parked) since this batch read it. Retried a few times, then the batch is isolated (see _process).
 CONFLICT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, StaleDataError)
+# an offset commit the group refuses because it no longer counts us as the member owning those partitions
+GROUP_LOST_ERRORS: tuple[type[BaseException], ...] = (
+    CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError,
+)
 TRANSIENT_ERRORS = OUTAGE_ERRORS + CONFLICT_ERRORS
 
 # A batch that failed with a conflict this many times in a row is retried one event at a time.
@@ -440,8 +450,28 @@ class ProcessorLoop:
         for record in records:
             partition = TopicPartition(record.topic, record.partition)
             offsets[partition] = max(offsets.get(partition, -1), record.offset + 1)
-        self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
-                             timeout_ms=KAFKA_CALL_TIMEOUT_MS)
+        try:
+            self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
+                                 timeout_ms=KAFKA_CALL_TIMEOUT_MS)
+        except GROUP_LOST_ERRORS:
+            # The group moved on without us (a rebalance, or our membership expired while a slow batch ran): with
+            # kafka-python 3.0 such a consumer kept retrying this commit and never rejoined (the group stayed
+            # Empty, its lag frozen). A new consumer joins afresh from the committed offsets; the batch it reads
+            # again is deduplicated by event id. The error still fails this step, so the loop backs off and rewinds.
+            self._replace_consumer()
+            raise
+
+    def _replace_consumer(self) -> None:
+        """Leave the group with the old consumer and join it again with a new one from the clients' maker."""
+        # the new one first: if the broker is away, building it raises and the old one stays for the next attempt
+        replacement = self.clients.consumer(self.processor)
+        old, self.consumer = self.consumer, replacement
+        if old is not None:
+            try:
+                old.close(autocommit=False)
+            except Exception:  # noqa: BLE001 - a consumer the group dropped may fail to leave it; it is gone anyway
+                log.warning("%s: closing the consumer the group dropped failed", self.group, exc_info=True)
+        log.warning("%s: the group refused our offset commit; joined it again with a new consumer", self.group)
 
     def _rewind(self) -> None:
         """After a failed batch, go back to the last committed offsets so nothing is skipped."""

@@ -6,8 +6,10 @@ import threading
 from types import SimpleNamespace
 from urllib.parse import quote
 
+import pytest
 import sqlalchemy
 from kafka import TopicPartition
+from kafka.errors import RebalanceInProgressError
 from sqlalchemy.exc import OperationalError
 
 from core.settings import load_settings
@@ -103,3 +105,34 @@ def test_consumer_calls_on_the_coordinator_are_bounded():
     assert consumer.sought == 7
     for call in ("commit", "committed"):
         assert consumer.timeouts[call] is not None and 0 < consumer.timeouts[call] <= 60_000, call
+
+
+class RefusedCommitConsumer(RecordingConsumer):
+    """A consumer the group dropped while its batch ran: the broker refuses its commit (Apache Kafka's answer)."""
+
+    closed = False
+
+    def commit(self, offsets=None, timeout_ms=None):
+        raise RebalanceInProgressError("Offset commit cannot be completed since the consumer is undergoing a rebalance")
+
+    def close(self, autocommit=True, timeout_ms=None):
+        self.closed = not autocommit
+
+
+class NewConsumers(KafkaClients):
+    """The real clients' maker, except that consumers are recording fakes."""
+
+    def consumer(self, processor):
+        return RecordingConsumer()
+
+
+def test_a_commit_the_group_refuses_rejoins_with_a_new_consumer():
+    """kafka-python 3.0 kept retrying such a commit with the old consumer and never rejoined: the lag froze."""
+    settings = load_settings(environ={})
+    loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), None,
+                         clients=NewConsumers(settings), canonical_id=canonical_message_id)
+    loop.consumer = dropped = RefusedCommitConsumer()
+    with pytest.raises(RebalanceInProgressError):  # the step still fails: the loop backs off and rewinds
+        loop._commit_offsets([SimpleNamespace(topic="sms.delivery-receipts", partition=0, offset=6)])
+    assert dropped.closed and isinstance(loop.consumer, RecordingConsumer) and loop.consumer is not dropped
+    assert is_transient(RebalanceInProgressError())
