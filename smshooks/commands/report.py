@@ -25,6 +25,20 @@ def rendered_output(command):
                         show_default=True)(command)
 
 
+def parsed_range(start: str | None, end: str | None, now: str | None = None, group_by: str | None = None):
+    """(now, start, end, dimensions) from the shared report options; a bad value is click's usage error naming it."""
+    from core.events import utc_now
+    from processors.reports import params
+
+    try:
+        measured_at = params.parse_time("now", now) if now else utc_now()
+        start_at, end_at = params.parse_range(start, end, measured_at)
+        dimensions = params.parse_group_by(group_by) if group_by is not None else None
+    except params.ParameterError as exc:
+        raise click.BadParameter(exc.message, param_hint=f"--{exc.name.replace('_', '-')}") from None
+    return measured_at, start_at, end_at, dimensions
+
+
 @click.group("report")
 def COMMAND() -> None:  # noqa: N802 - the registry looks for this name
     """Reports over the processors' database."""
@@ -51,19 +65,12 @@ def reconciliation(ctx, start, end, group_by, fmt, output, now, limit) -> None:
           --group-by campaign,country --format csv --output march.csv
       smshooks report reconciliation --group-by vendor,day --format html --output report.html
     """
-    from core.events import utc_now
-    from processors.reports import params
     from processors.reports.formats import to_csv, to_json
     from processors.reports.html import to_html
     from processors.reports.reconciliation import ReportRequest, build_report
 
     settings = settings_from(ctx)
-    try:
-        measured_at = params.parse_time("now", now) if now else utc_now()
-        start_at, end_at = params.parse_range(start, end, measured_at)
-        dimensions = params.parse_group_by(group_by)
-    except params.ParameterError as exc:
-        raise click.BadParameter(exc.message, param_hint=f"--{exc.name.replace('_', '-')}") from None
+    measured_at, start_at, end_at, dimensions = parsed_range(start, end, now, group_by)
     request = ReportRequest(start=start_at, end=end_at, now=measured_at, group_by=dimensions, list_limit=limit)
     with connect(settings) as connection:
         report = build_report(connection, settings, request)
@@ -98,15 +105,10 @@ def opt_outs(ctx, start, end, grace_days, fmt, output, now, limit) -> None:
       smshooks report opt-outs --from 2026-04-01 --to 2026-05-01 --format csv -o sent-after-opt-out.csv
       smshooks report opt-outs --grace-days 0 --format html -o compliance.html
     """
-    from core.events import utc_now
-    from processors.reports import compliance, params
+    from processors.reports import compliance
 
     settings = settings_from(ctx)
-    try:
-        measured_at = params.parse_time("now", now) if now else utc_now()
-        start_at, end_at = params.parse_range(start, end, measured_at)
-    except params.ParameterError as exc:
-        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    measured_at, start_at, end_at, _ = parsed_range(start, end, now)
     grace = settings.opt_out_grace_business_days if grace_days is None else grace_days
     request = compliance.ComplianceRequest(start=start_at, end=end_at, now=measured_at, grace_business_days=grace,
                                            list_limit=100_000 if fmt == "csv" else limit)
@@ -138,15 +140,10 @@ def failures(ctx, start, end, top, fmt, output) -> None:
     """
     import json
 
-    from core.events import utc_now
     from processors.reports import failures as report_module
-    from processors.reports import params
 
     settings = settings_from(ctx)
-    try:
-        start_at, end_at = params.parse_range(start, end, utc_now())
-    except params.ParameterError as exc:
-        raise click.BadParameter(exc.message, param_hint=f"--{exc.name}") from None
+    _, start_at, end_at, _ = parsed_range(start, end)
     with connect(settings) as connection:
         report = report_module.build_failure_report(connection, report_module.FailureRequest(start_at, end_at, top))
     render = {"json": lambda r: json.dumps(r, indent=2) + "\n", "csv": report_module.to_csv,
@@ -174,17 +171,10 @@ def costs(ctx, start, end, group_by, fmt, output, now, limit) -> None:
     """
     import json
 
-    from core.events import utc_now
     from processors.reports import costs as report_module
-    from processors.reports import params
 
     settings = settings_from(ctx)
-    try:
-        measured_at = params.parse_time("now", now) if now else utc_now()
-        start_at, end_at = params.parse_range(start, end, measured_at)
-        dimensions = params.parse_group_by(group_by)
-    except params.ParameterError as exc:
-        raise click.BadParameter(exc.message, param_hint=f"--{exc.name.replace('_', '-')}") from None
+    measured_at, start_at, end_at, dimensions = parsed_range(start, end, now, group_by)
     request = report_module.CostRequest(start_at, end_at, measured_at, dimensions, limit)
     with connect(settings) as connection:
         report = report_module.build_cost_report(connection, settings, request)
