@@ -29,35 +29,23 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     """
     from alembic import command
 
-    before = current_revision(database_url)
-    command.upgrade(alembic_config(database_url), revision)
-    after = current_revision(database_url)
-    if before is not None and before < AGGREGATES_REVISION <= (after or ""):
-        fill_aggregates(database_url)
-
-
-def current_revision(database_url: str) -> str | None:
-    """The revision the database is at; None for a database Alembic has never touched."""
-    from alembic.runtime.migration import MigrationContext
-
-    from processors.db.engine import make_engine
-
-    engine = make_engine(database_url)
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    finally:
-        engine.dispose()
-
-
-def fill_aggregates(database_url: str) -> dict[str, int]:
-    """Compute the report aggregates from the rows (as `smshooks report rebuild-aggregates`), in one transaction."""
     from processors.db.engine import make_engine
     from processors.reports.aggregates import rebuild
 
     engine = make_engine(database_url)
     try:
-        with engine.begin() as connection:
-            return rebuild(connection)
+        before = current_revision(engine)
+        command.upgrade(alembic_config(database_url), revision)
+        if before is not None and before < AGGREGATES_REVISION <= (current_revision(engine) or ""):
+            with engine.begin() as connection:  # as `smshooks report rebuild-aggregates`, in one transaction
+                rebuild(connection)
     finally:
         engine.dispose()
+
+
+def current_revision(engine) -> str | None:
+    """The revision the database is at; None for a database Alembic has never touched."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
