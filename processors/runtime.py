@@ -60,6 +60,8 @@ GROUP_LOST_ERRORS: tuple[type[BaseException], ...] = (
     CommitFailedError, IllegalGenerationError, RebalanceInProgressError, UnknownMemberIdError,
 )
 TRANSIENT_ERRORS = OUTAGE_ERRORS + CONFLICT_ERRORS
+# refused offset commits in a row after which the consumer is replaced: a rebalance refuses one or two
+REJOIN_AFTER_REFUSALS = 3
 
 # A batch that failed with a conflict this many times in a row is retried one event at a time.
 BATCH_ATTEMPTS = 3
@@ -173,6 +175,7 @@ class ProcessorLoop:
         self.session_factory = session_factory
         self.clients = clients
         self.canonical_id = canonical_id
+        self.refused_commits = 0  # offset commits the group refused in a row (see _commit_offsets)
         self.group = processor.group_id(settings)
         self.stats = Stats()
         self.backoff = Backoff()
@@ -454,12 +457,16 @@ class ProcessorLoop:
             self.consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()},
                                  timeout_ms=KAFKA_CALL_TIMEOUT_MS)
         except GROUP_LOST_ERRORS:
-            # The group moved on without us (a rebalance, or our membership expired while a slow batch ran): with
-            # kafka-python 3.0 such a consumer kept retrying this commit and never rejoined (the group stayed
-            # Empty, its lag frozen). A new consumer joins afresh from the committed offsets; the batch it reads
-            # again is deduplicated by event id. The error still fails this step, so the loop backs off and rewinds.
-            self._replace_consumer()
+            # The group moved on without us. Usually a rebalance the next poll completes (the step fails, the loop
+            # backs off, rewinds and polls). But with kafka-python 3.0 a consumer whose membership expired while a
+            # slow batch ran kept having this commit refused and never rejoined (the group stayed Empty, its lag
+            # frozen): after REJOIN_AFTER_REFUSALS refusals in a row a new consumer joins afresh from the committed
+            # offsets, and the batch it reads again is deduplicated by event id.
+            self.refused_commits += 1
+            if self.refused_commits >= REJOIN_AFTER_REFUSALS:
+                self._replace_consumer()
             raise
+        self.refused_commits = 0
 
     def _replace_consumer(self) -> None:
         """Leave the group with the old consumer and join it again with a new one from the clients' maker."""
@@ -471,7 +478,8 @@ class ProcessorLoop:
                 old.close(autocommit=False)
             except Exception:  # noqa: BLE001 - a consumer the group dropped may fail to leave it; it is gone anyway
                 log.warning("%s: closing the consumer the group dropped failed", self.group, exc_info=True)
-        log.warning("%s: the group refused our offset commit; joined it again with a new consumer", self.group)
+        self.refused_commits = 0
+        log.warning("%s: the group refused our offset commits; joined it again with a new consumer", self.group)
 
     def _rewind(self) -> None:
         """After a failed batch, go back to the last committed offsets so nothing is skipped."""

@@ -16,7 +16,7 @@ from core.settings import load_settings
 from processors.clients import KafkaClients
 from processors.db.engine import POSTGRES_OPTIONS, make_engine, postgres_connect_args
 from processors.registry import PROCESSORS
-from processors.runtime import ProcessorLoop, is_transient
+from processors.runtime import REJOIN_AFTER_REFUSALS, ProcessorLoop, is_transient
 from receiver.vendors import canonical_message_id
 
 
@@ -132,7 +132,14 @@ def test_a_commit_the_group_refuses_rejoins_with_a_new_consumer():
     loop = ProcessorLoop(PROCESSORS["reconciliation"], settings, threading.Event(), None,
                          clients=NewConsumers(settings), canonical_id=canonical_message_id)
     loop.consumer = dropped = RefusedCommitConsumer()
+    batch = [SimpleNamespace(topic="sms.delivery-receipts", partition=0, offset=6)]
+    for _ in range(REJOIN_AFTER_REFUSALS - 1):  # a rebalance: the next poll completes it, the consumer stays
+        with pytest.raises(RebalanceInProgressError):
+            loop._commit_offsets(batch)
+        assert loop.consumer is dropped and not dropped.closed
     with pytest.raises(RebalanceInProgressError):  # the step still fails: the loop backs off and rewinds
-        loop._commit_offsets([SimpleNamespace(topic="sms.delivery-receipts", partition=0, offset=6)])
+        loop._commit_offsets(batch)
     assert dropped.closed and isinstance(loop.consumer, RecordingConsumer) and loop.consumer is not dropped
+    loop._commit_offsets(batch)  # the new member's commit goes through
+    assert loop.refused_commits == 0
     assert is_transient(RebalanceInProgressError())
