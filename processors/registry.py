@@ -22,10 +22,10 @@ from processors import observability
 from processors.clients import KafkaClients
 from processors.db.uow import CanonicalId
 from processors.domain.delivery import prefetch_sent_messages
-from processors.handlers.clicks import handle_click, settle_clicks, sweep_unattributed_clicks
+from processors.handlers.clicks import handle_click, prefetch_clicks, settle_clicks, sweep_unattributed_clicks
 from processors.handlers.opt_outs import handle_inbound_message
 from processors.handlers.reconciliation import handle_receipt, settle_parked, sweep_parked
-from processors.handlers.sent_messages import handle_sent_message, settle_sent_messages
+from processors.handlers.sent_messages import handle_sent_message, prefetch_sends, settle_sent_messages
 from processors.runtime import Processor, Stats, run
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ PROCESSORS: dict[str, Processor] = {
         (TOPIC_SENT_MESSAGES,),
         {SentMessage.ce_type: handle_sent_message},
         (TOPIC_MESSAGE_STATUS,),
-        prefetch=prefetch_sent_messages,
+        prefetch=prefetch_sends,
         settle=settle_sent_messages,
     ),
     "reconciliation": Processor(
@@ -58,6 +58,7 @@ PROCESSORS: dict[str, Processor] = {
         "clicks",
         (TOPIC_LINK_CLICKS,),
         {LinkClick.ce_type: handle_click},
+        prefetch=prefetch_clicks,
         periodic=sweep_unattributed_clicks,
         settle=settle_clicks,
     ),

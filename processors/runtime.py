@@ -52,8 +52,9 @@ OUTAGE_ERRORS: tuple[type[BaseException], ...] = (
 )
 # A race that a retry resolves, or a bad event that no retry will: IntegrityError because two members briefly
 # owning one partition both insert the same processed event id (the retry finds it processed and skips it), but
-# also a record that breaks a constraint; StaleDataError: another processor changed a versioned row (a receipt
-# being un-parked) since this batch read it. Retried a few times, then the batch is isolated (see _process).
+# also a record that breaks a constraint; StaleDataError: another processor claimed a parked receipt this batch
+# matched (UnitOfWork.claim_parked) since the batch read it. Retried a few times, then the batch is isolated (see
+# _process).
 CONFLICT_ERRORS: tuple[type[BaseException], ...] = (IntegrityError, StaleDataError)
 # an offset commit the group refuses because it no longer counts us as the member owning those partitions
 GROUP_LOST_ERRORS: tuple[type[BaseException], ...] = (

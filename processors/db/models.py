@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from processors.db.types import BigId, UtcDateTime
 
@@ -129,11 +129,11 @@ class Receipt(Base):
     # applied | ignored_older | duplicate | conflict | parked | summary
     outcome: Mapped[str] = mapped_column(String(16))
     previous_status: Mapped[str | None] = mapped_column(String(16))
+    # how many times the receipt was claimed out of parking (UnitOfWork.claim_parked): 1 stored, 2 matched later
     version: Mapped[int] = mapped_column(Integer, default=1, server_default=text("1"))
-
-    # A parked receipt is claimed by the one transaction that un-parks it: a second re-match of the same
-    # receipt (the other processor's, or the sweep's) fails its versioned UPDATE and is retried.
-    __mapper_args__ = {"version_id_col": version}
+    # Set when a receipt is matched to a sent message stored in the same unit: its id comes with the unit's one
+    # batched INSERT at flush instead of a flush per send. Never loaded (nothing reads it).
+    sent_message: Mapped[SentMessage | None] = relationship(lazy="raise")
 
 
 class ProcessedEvent(Base):

@@ -6,6 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
+from processors.db.chunks import in_chunks
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
@@ -14,6 +15,10 @@ from processors.domain.delivery import sent_message_by_id
 
 def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
     """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
+    if uow.waiting_clicks is not None and (sent.vendor, sent.message_id) not in uow.waiting_clicks:
+        return  # the batch's prefetch found none waiting for it
+    if sent.id is None:
+        uow.session.flush()  # a send of this unit not inserted yet: the UPDATE below needs its id
     attributed = uow.session.execute(
         update(Click)
         .where(Click.vendor == sent.vendor, Click.message_id == sent.message_id, Click.sent_message_id.is_(None))
@@ -35,3 +40,15 @@ def attribute_waiting_clicks(uow: UnitOfWork, keys: Iterable[tuple[str, str]]) -
             attribute_earlier_clicks(uow, sent)
             attributed += 1
     return attributed
+
+
+def clicks_waiting_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list[tuple[str, str]]:
+    """(vendor, message id) of unattributed clicks on these sent messages (keys as in domain.parked.stored_keys)."""
+    waiting: set[tuple[str, str]] = set()
+    for vendor, wanted in keys.items():
+        for chunk in in_chunks(wanted["message_id"]):
+            statement = select(Click.message_id).where(
+                Click.vendor == vendor, Click.message_id.in_(chunk), Click.sent_message_id.is_(None)
+            )
+            waiting.update((vendor, message_id) for message_id in uow.session.scalars(statement))
+    return sorted(waiting)

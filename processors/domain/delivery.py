@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, Select, and_, select
+from sqlalchemy import ColumnElement, Select, and_, inspect, select
 from sqlalchemy.orm import Session
 
 from core.events import DeliveryReceipt, Envelope, MessageStatus
@@ -25,7 +25,6 @@ def locked(statement: Select) -> Select:
     return statement.with_for_update(key_share=True)
 
 
-
 def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     """Load and row-lock the sent messages a batch names (its receipts', or its sends' own), with one IN query per
     vendor and 500 ids, in (vendor, message id) order.
@@ -40,9 +39,11 @@ def prefetch_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     load_sent_messages(uow, keys)
 
 
-def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]]) -> None:
-    """Load and row-lock the sent messages of these (vendor, normalized message id) keys into the unit's cache,
-    None for those not stored, in prefetch_sent_messages' lock order."""
+def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]], *, lock: bool = True) -> None:
+    """Load the sent messages of these (vendor, normalized message id) keys into the unit's cache, None for those
+    not stored, row-locked (unless `lock` is False) in prefetch_sent_messages' lock order; for the ids not found,
+    also which sent message owns a part with that id (find_sent_message's last resort), so nothing is asked again
+    per receipt."""
     wanted: dict[str, set[str]] = {}
     for vendor, message_id in keys:
         if (vendor, message_id) not in uow.sent_messages:
@@ -52,9 +53,16 @@ def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]]) -> None:
             for chunk in in_chunks(wanted[vendor]):
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
                 statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
-                for sent in uow.session.scalars(locked(statement.order_by(SentMessage.message_id))):
+                statement = statement.order_by(SentMessage.message_id)
+                for sent in uow.session.scalars(locked(statement) if lock else statement):
                     uow.sent_messages[(vendor, sent.message_id)] = sent
-
+                missing = [m for m in chunk if uow.sent_messages[(vendor, m)] is None
+                           and (vendor, m) not in uow.part_owners]
+                if missing:
+                    uow.part_owners.update({(vendor, message_id): None for message_id in missing})
+                    parts = select(MessagePart.message_id, MessagePart.sent_message_id).where(
+                        MessagePart.vendor == vendor, MessagePart.message_id.in_(missing))
+                    uow.part_owners.update({(vendor, m): owner for m, owner in uow.session.execute(parts)})
 
 
 def sent_message_by_id(
@@ -76,12 +84,11 @@ def sent_message_by_id(
     return session.scalars(locked(statement) if lock else statement).first()
 
 
-
-def find_sent_message(
-    session: Session, receipt: Receipt, known: dict[tuple[str, str], SentMessage | None] | None = None
-) -> SentMessage | None:
-    """The sent message by (vendor, message id), else by client reference, else by batch + recipient; locked."""
-    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id, known, lock=True)
+def find_sent_message(uow: UnitOfWork, receipt: Receipt) -> SentMessage | None:
+    """The sent message by (vendor, message id), else by client reference, else by batch + recipient, else as the
+    owner of a part with that id; locked. The unit's caches (see load_sent_messages) answer before the database."""
+    session = uow.session
+    sent = sent_message_by_id(session, receipt.vendor, receipt.message_id, uow.sent_messages, lock=True)
     if sent is None and receipt.client_ref:
         sent = session.scalars(
             locked(
@@ -106,6 +113,9 @@ def find_sent_message(
         ).first()
     if sent is None:
         # a later part of a multipart message: its own id was registered with its logical message
+        key = (receipt.vendor, receipt.message_id)
+        if key in uow.part_owners and uow.part_owners[key] is None:
+            return None  # the batch's prefetch found no such part
         owner = select(MessagePart.sent_message_id).where(
             MessagePart.vendor == receipt.vendor, MessagePart.message_id == receipt.message_id
         )
@@ -113,13 +123,13 @@ def find_sent_message(
     return sent
 
 
-
 def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
     """Run one matched receipt through the state machine, recording the outcome and emitting MessageStatus."""
     before = aggregates.before_change(sent)
     if receipt.parked:
         aggregates.record_parked(uow, receipt.vendor, receipt.received_at, -1)
-    receipt.sent_message_id = sent.id
+        uow.claim_parked(receipt)
+    link(uow, receipt, sent)
     receipt.parked = False
     receipt.previous_status = sent.status
     if sent.first_receipt_received_at is None or receipt.received_at < sent.first_receipt_received_at:
@@ -157,12 +167,21 @@ def apply_receipt(uow: UnitOfWork, sent: SentMessage, receipt: Receipt) -> None:
     aggregates.record_message(uow, before, sent)
 
 
+def link(uow: UnitOfWork, receipt: Receipt, sent: SentMessage) -> None:
+    """Point a receipt at its sent message, without a flush when both are in the session."""
+    if sent.id is not None:
+        receipt.sent_message_id = sent.id
+    elif inspect(receipt).persistent:
+        receipt.sent_message = sent  # a send of this unit not inserted yet: the flush fills the id in
+    else:
+        uow.session.flush()  # a new receipt is queued for the bulk insert, which reads the id column itself
+        receipt.sent_message_id = sent.id
+
 
 def message_parts(session: Session, sent: SentMessage) -> list[MessagePart]:
     """The registered parts of a multipart message, in part order (none when the vendor gave parts no ids)."""
     statement = select(MessagePart).where(MessagePart.sent_message_id == sent.id).order_by(MessagePart.part_index)
     return list(session.scalars(statement))
-
 
 
 def record_price(uow: UnitOfWork, sent: SentMessage, receipt: Receipt, part: MessagePart | None,
@@ -193,7 +212,6 @@ def record_price(uow: UnitOfWork, sent: SentMessage, receipt: Receipt, part: Mes
         sent.price_nanos = sent.price_currency = None
 
 
-
 def message_status(sent: SentMessage, receipt: Receipt, previous: str, *, conflict: bool) -> MessageStatus:
     """The sms.message_status.v1 payload for a change (or conflict) caused by one receipt."""
     return MessageStatus(
@@ -214,9 +232,24 @@ def message_status(sent: SentMessage, receipt: Receipt, previous: str, *, confli
     )
 
 
+def parked_receipts_for(uow: UnitOfWork, sent: SentMessage) -> list[Receipt]:
+    """Parked receipts that belong to a sent message, oldest first (vendor time, then our receive time); from the
+    batch's prefetch (processors.domain.parked) when it covers the message, else one query per key."""
+    cached = uow.parked.receipts_for(sent) if uow.parked is not None else None
+    if cached is not None:
+        found = {receipt.id: receipt for receipt in cached if receipt.parked}
+    else:
+        found = {}
+        for key in parked_keys(sent):  # one indexed lookup per key rather than an OR the planner may not split
+            statement = select(Receipt).where(Receipt.parked, Receipt.vendor == sent.vendor, key)
+            for receipt in uow.session.scalars(statement):
+                found[receipt.id] = receipt
+    return sorted(found.values(), key=lambda r: (r.occurred_at or r.received_at, r.received_at, r.id))
 
-def parked_receipts_for(session: Session, sent: SentMessage) -> list[Receipt]:
-    """Parked receipts that belong to a sent message, oldest first (vendor time, then our receive time)."""
+
+def parked_keys(sent: SentMessage) -> list[ColumnElement[bool]]:
+    """The conditions a parked receipt of this sent message meets one of: its id, a part's id, its client
+    reference, its batch and recipient."""
     keys: list[ColumnElement[bool]] = [Receipt.message_id == sent.message_id]
     if sent.parts > 1:
         part_ids = select(MessagePart.message_id).where(MessagePart.sent_message_id == sent.id)
@@ -225,22 +258,15 @@ def parked_receipts_for(session: Session, sent: SentMessage) -> list[Receipt]:
         keys.append(Receipt.client_ref == sent.client_ref)
     if sent.batch_id:
         keys.append(and_(Receipt.batch_id == sent.batch_id, Receipt.recipient == sent.recipient))
-    found: dict[int, Receipt] = {}
-    for key in keys:  # one indexed lookup per key rather than an OR the planner may not split
-        statement = select(Receipt).where(Receipt.parked, Receipt.vendor == sent.vendor, key)
-        for receipt in session.scalars(statement):
-            found[receipt.id] = receipt
-    return sorted(found.values(), key=lambda r: (r.occurred_at or r.received_at, r.received_at, r.id))
-
+    return keys
 
 
 def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
     """Apply the receipts parked for a newly stored sent message, in the order they happened."""
-    parked = parked_receipts_for(uow.session, sent)
+    parked = parked_receipts_for(uow, sent)
     for receipt in parked:
         apply_receipt(uow, sent, receipt)
     return len(parked)
-
 
 
 def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
@@ -252,15 +278,13 @@ def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
     for receipt in receipts:
         if not receipt.parked:
             continue  # applied above, with an earlier receipt of the same sent message
-        sent = find_sent_message(uow.session, receipt, uow.sent_messages)
+        sent = find_sent_message(uow, receipt)
         if sent is not None:
             applied += rematch_parked(uow, sent)
     return applied
 
 
-
 SWEEP_LIMIT = 500
-
 
 
 def stored_sent_messages_awaited(

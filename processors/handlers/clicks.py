@@ -10,7 +10,7 @@ from processors.db.models import Click
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
 from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
-from processors.domain.delivery import sent_message_by_id, stored_sent_messages_awaited
+from processors.domain.delivery import load_sent_messages, sent_message_by_id, stored_sent_messages_awaited
 
 
 def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
@@ -18,9 +18,13 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     payload = envelope.payload
     assert isinstance(payload, LinkClick)
     message_id = uow.canonical_id(payload.vendor, payload.message_id)
-    sent = sent_message_by_id(uow.session, payload.vendor, message_id)
+    sent = sent_message_by_id(uow.session, payload.vendor, message_id, uow.sent_messages)
     if sent is not None:
-        earlier = uow.session.scalar(select(exists().where(Click.sent_message_id == sent.id)))
+        if uow.clicked is None:
+            earlier = uow.session.scalar(select(exists().where(Click.sent_message_id == sent.id)))
+        else:
+            earlier = sent.id in uow.clicked
+            uow.clicked.add(sent.id)
         aggregates.record_clicks(uow, sent, 1, first=not earlier)
     uow.session.add(
         Click(
@@ -41,6 +45,17 @@ def handle_click(envelope: Envelope, uow: UnitOfWork) -> None:
     )
 
 
+def prefetch_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> None:
+    """Load, for a batch of clicks, their sent messages (not locked: a click changes none) and which of those have a
+    click already: handling each click then asks the database nothing, and the clicks go in one INSERT at commit."""
+    keys = [(payload.vendor, uow.canonical_id(payload.vendor, payload.message_id))
+            for payload in (envelope.payload for envelope in envelopes) if isinstance(payload, LinkClick)]
+    load_sent_messages(uow, keys, lock=False)
+    ids = {sent.id for sent in uow.sent_messages.values() if sent is not None}
+    uow.clicked = set()
+    for chunk in in_chunks(ids):
+        statement = select(Click.sent_message_id).where(Click.sent_message_id.in_(chunk)).distinct()
+        uow.clicked.update(uow.session.scalars(statement))
 
 
 def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
@@ -53,8 +68,6 @@ def sweep_unattributed_clicks(uow: UnitOfWork) -> int:
     for sent in sent_messages:
         attribute_earlier_clicks(uow, sent)
     return len(sent_messages)
-
-
 
 
 def settle_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> int:

@@ -41,7 +41,7 @@ def handle_receipt(envelope: Envelope, uow: UnitOfWork) -> None:
     # No autoflush: a sent message changed earlier in the batch comes back from the identity map (or the
     # unit's cache) with its pending changes; they need not reach the database before this lookup.
     with uow.session.no_autoflush:
-        sent = find_sent_message(uow.session, receipt, uow.sent_messages)
+        sent = find_sent_message(uow, receipt)
     if payload.recipient_opted_out:
         record_refusal(uow, envelope, payload, sent)
     if sent is None:
@@ -64,8 +64,6 @@ def record_refusal(uow: UnitOfWork, envelope: Envelope, payload: DeliveryReceipt
     sender = (sent.sender if sent else None) or digits_msisdn(payload.sender)
     # with autoflush: a second refusal for the same number in this batch must see the consent row the first added
     consent.record_vendor_refusal(uow, payload, envelope.id, recipient, sender)
-
-
 
 
 def receipt_row(envelope: Envelope, payload: DeliveryReceipt, canonical_id: CanonicalId) -> Receipt:
@@ -91,24 +89,6 @@ def receipt_row(envelope: Envelope, payload: DeliveryReceipt, canonical_id: Cano
     )
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     """After a batch commits: re-match the receipts it parked whose sent message was committed meanwhile.
 
@@ -121,10 +101,6 @@ def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     for chunk in in_chunks(event_ids):
         parked.extend(uow.session.scalars(select(Receipt).where(Receipt.parked, Receipt.event_id.in_(chunk))))
     return rematch_receipts(uow, parked)
-
-
-
-
 
 
 def sweep_parked(uow: UnitOfWork) -> int:
@@ -141,11 +117,5 @@ def sweep_parked(uow: UnitOfWork) -> int:
     statement = statement.order_by(SentMessage.vendor, SentMessage.message_id)  # prefetch_sent_messages' lock order
     fresh = uow.session.scalars(statement.execution_options(populate_existing=True)).all()
     return sum(rematch_parked(uow, sent) for sent in fresh)
-
-
-
-
-
-
 
 

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select, tuple_
+from sqlalchemy import select
 
 from core.events import Envelope, digits_msisdn
 from core.events import SentMessage as SentMessagePayload
-from processors.db.chunks import in_chunks
-from processors.db.models import Click, MessagePart, Receipt, SentMessage
-from processors.db.uow import CanonicalId, UnitOfWork
+from processors.db.models import MessagePart, SentMessage
+from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
-from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks
-from processors.domain.delivery import rematch_parked, rematch_receipts, sent_message_by_id
+from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks, clicks_waiting_for
+from processors.domain.delivery import prefetch_sent_messages, rematch_parked, rematch_receipts, sent_message_by_id
 from processors.domain.money import currency_code, to_nanos
+from processors.domain.parked import ParkedIndex, parked_for, stored_keys
 
 # Fields a later sent-message event for the same (vendor, message id) may correct; status never changes here.
 DESCRIPTIVE = ("raw_message_id", "batch_id", "campaign_id", "client_ref", "recipient", "sender", "parts",
@@ -46,9 +46,8 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
     key = (values["vendor"], values["message_id"])
     sent = sent_message_by_id(session, *key, uow.sent_messages, lock=True)
     if sent is None:
-        sent = SentMessage(**values, status="submitted", conflict=False)
-        session.add(sent)
-        session.flush()  # the id is needed to attach parked receipts
+        sent = SentMessage(id=uow.new_id(SentMessage), **values, status="submitted", conflict=False)
+        session.add(sent)  # inserted with the batch's other new sends at the next flush; nothing needs its id yet
         uow.sent_messages[key] = sent  # a later event of this batch for the same message updates this row
         aggregates.record_message(uow, None, sent)
     else:
@@ -66,6 +65,7 @@ def register_parts(uow: UnitOfWork, sent: SentMessage, part_ids: tuple[str, ...]
     if len(part_ids) < 2:
         return  # a single part is the message itself
     session = uow.session
+    session.flush()  # the parts point at the sent message's id
     known = set(session.scalars(select(MessagePart.message_id).where(MessagePart.sent_message_id == sent.id)))
     for index, part_id in enumerate(part_ids, start=1):
         normalized = uow.canonical_id(sent.vendor, part_id)
@@ -73,6 +73,7 @@ def register_parts(uow: UnitOfWork, sent: SentMessage, part_ids: tuple[str, ...]
             known.add(normalized)
             session.add(MessagePart(sent_message_id=sent.id, vendor=sent.vendor, message_id=normalized,
                                     part_index=index, status="submitted"))
+            uow.part_owners[(sent.vendor, normalized)] = sent.id
     session.flush()  # parked receipts of the parts are looked up next
 
 
@@ -87,44 +88,12 @@ def settle_sent_messages(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     return applied + attribute_waiting_clicks(uow, clicks_waiting_for(uow, stored))
 
 
-def stored_keys(envelopes: list[Envelope], canonical_id: CanonicalId) -> dict[str, dict[str, set]]:
-    """Per vendor, every key a receipt can match the batch's sent messages on: message id, client reference,
-    (batch id, recipient)."""
-    keys: dict[str, dict[str, set]] = {}
-    for envelope in envelopes:
-        payload = envelope.payload
-        if not isinstance(payload, SentMessagePayload):
-            continue
-        vendor = keys.setdefault(payload.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
-        vendor["message_id"].add(canonical_id(payload.vendor, payload.message_id))
-        vendor["message_id"].update(canonical_id(payload.vendor, part) for part in payload.part_ids)
-        if payload.client_ref:
-            vendor["client_ref"].add(payload.client_ref)
-        if payload.batch_id:
-            vendor["batch"].add((payload.batch_id, digits_msisdn(payload.recipient)))
-    return keys
+def prefetch_sends(envelopes: list[Envelope], uow: UnitOfWork) -> None:
+    """Load, for a batch of sends, their stored rows (locked), the receipts parked for them and which have clicks
+    waiting: handling each send then asks the database nothing, and the new rows go in one INSERT at commit."""
+    prefetch_sent_messages(envelopes, uow)
+    uow.reserve_ids(SentMessage, sum(sent is None for sent in uow.sent_messages.values()))
+    keys = stored_keys(envelopes, uow.canonical_id)
+    uow.parked = ParkedIndex(keys, parked_for(uow, keys))
+    uow.waiting_clicks = set(clicks_waiting_for(uow, keys))
 
-
-def parked_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list[Receipt]:
-    """Receipts still parked under any of these keys, oldest first."""
-    found: dict[int, Receipt] = {}
-    for vendor, wanted in keys.items():
-        by_key = ((Receipt.message_id, wanted["message_id"]), (Receipt.client_ref, wanted["client_ref"]),
-                  (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"]))
-        for column, values in by_key:
-            for chunk in in_chunks(values):
-                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, column.in_(chunk))
-                found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
-    return [found[receipt_id] for receipt_id in sorted(found)]
-
-
-def clicks_waiting_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list[tuple[str, str]]:
-    """(vendor, message id) of unattributed clicks on these sent messages."""
-    waiting: set[tuple[str, str]] = set()
-    for vendor, wanted in keys.items():
-        for chunk in in_chunks(wanted["message_id"]):
-            statement = select(Click.message_id).where(
-                Click.vendor == vendor, Click.message_id.in_(chunk), Click.sent_message_id.is_(None)
-            )
-            waiting.update((vendor, message_id) for message_id in uow.session.scalars(statement))
-    return sorted(waiting)
