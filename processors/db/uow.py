@@ -51,6 +51,8 @@ class UnitOfWork:
         self.clicked: set[int] | None = None
         # report aggregate changes of this unit, added to their tables last before commit
         self.aggregates = AggregateDeltas()
+        # steps to run at commit once the unit's new rows are in the database (see defer)
+        self.deferred: list[Callable[[], None]] = []
         # per model, primary keys drawn from its sequence for rows this unit may add (see reserve_ids)
         self.reserved: dict[type[DeclarativeBase], list[int]] = {}
         # (id, version as read) of stored parked receipts this unit matched, claimed at commit (see claim_parked)
@@ -69,6 +71,12 @@ class UnitOfWork:
     def insert_later(self, row: DeclarativeBase | dict[str, Any], model: type[DeclarativeBase] | None = None) -> None:
         """Queue a new row (a transient model object, read at commit, or a dict of `model`) for the bulk insert."""
         self.queued.setdefault(model or type(row), []).append(row)
+
+    def defer(self, step: Callable[[], None]) -> None:
+        """Run `step` at commit, after the unit's pending rows are flushed and before its queued rows and
+        aggregates are written. For work that needs the batch's new rows in the database (an UPDATE pointing
+        clicks at a new sent message): done per event, each would flush the batch's rows so far, a few at a time."""
+        self.deferred.append(step)
 
     def reserve_ids(self, model: type[DeclarativeBase], count: int) -> None:
         """Draw `count` ids for new rows of `model` from its PostgreSQL sequence, in one query.
@@ -131,6 +139,10 @@ class UnitOfWork:
     def commit(self) -> None:
         """Make everything done in this unit durable."""
         self._claim_unparked()
+        self.session.flush()
+        for step in self.deferred:
+            step()
+        self.deferred = []
         self.flush_queued()
         self.aggregates.flush(self.session)
         self.session.commit()

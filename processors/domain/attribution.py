@@ -15,8 +15,6 @@ from processors.domain.delivery import sent_message_by_id
 
 def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
     """Clicks can be consumed before their sent message (another topic): attribute them when it arrives."""
-    if uow.waiting_clicks is not None and (sent.vendor, sent.message_id) not in uow.waiting_clicks:
-        return  # the batch's prefetch found none waiting for it
     if sent.id is None:
         uow.session.flush()  # a send of this unit not inserted yet: the UPDATE below needs its id
     attributed = uow.session.execute(
@@ -29,6 +27,15 @@ def attribute_earlier_clicks(uow: UnitOfWork, sent: SentMessage) -> None:
         total = uow.session.scalar(select(func.count()).where(Click.sent_message_id == sent.id))
         aggregates.record_clicks(uow, sent, attributed, first=total == attributed)
 
+
+
+def attribute_clicks_of(uow: UnitOfWork, sent: SentMessage) -> None:
+    """attribute_earlier_clicks for a send being stored: at once without a batch prefetch; with one, only if it
+    found clicks waiting, and at commit (its UPDATE needs the new sent message inserted, see UnitOfWork.defer)."""
+    if uow.waiting_clicks is None:
+        attribute_earlier_clicks(uow, sent)
+    elif (sent.vendor, sent.message_id) in uow.waiting_clicks:
+        uow.defer(lambda: attribute_earlier_clicks(uow, sent))
 
 
 def attribute_waiting_clicks(uow: UnitOfWork, keys: Iterable[tuple[str, str]]) -> int:

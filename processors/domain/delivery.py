@@ -12,6 +12,7 @@ from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates, statuses
 from processors.domain.money import currency_code, to_nanos
+from processors.domain.parked import ParkedIndex, keys_of, parked_for
 
 
 def locked(statement: Select) -> Select:
@@ -271,17 +272,23 @@ def rematch_parked(uow: UnitOfWork, sent: SentMessage) -> int:
 
 def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
     """For each still-parked receipt whose sent message exists by now, apply that message's parked receipts."""
-    applied = 0
     # one locked IN query for the receipts' own ids instead of one query each: after an outage most receipts of a
     # backlog can be parked before their sends, and each settle re-checks all of them
     load_sent_messages(uow, [(receipt.vendor, receipt.message_id) for receipt in receipts if receipt.parked])
+    found: dict[int, SentMessage] = {}
     for receipt in receipts:
-        if not receipt.parked:
-            continue  # applied above, with an earlier receipt of the same sent message
-        sent = find_sent_message(uow, receipt)
-        if sent is not None:
-            applied += rematch_parked(uow, sent)
-    return applied
+        if receipt.parked:
+            sent = find_sent_message(uow, receipt)
+            if sent is not None:
+                found[id(sent)] = sent  # once per sent message, however many of its receipts are here
+    return rematch_all(uow, list(found.values()))
+
+
+def rematch_all(uow: UnitOfWork, sent_messages: list[SentMessage]) -> int:
+    """Apply the receipts parked for each of these stored sent messages, loaded for all of them at once."""
+    keys = keys_of(sent_messages)
+    uow.parked = ParkedIndex(keys, parked_for(uow, keys))
+    return sum(rematch_parked(uow, sent) for sent in sent_messages)
 
 
 SWEEP_LIMIT = 500

@@ -32,6 +32,19 @@ def stored_keys(envelopes: list[Envelope], canonical_id: CanonicalId) -> Keys:
     return keys
 
 
+def keys_of(sent_messages: list[SentMessage]) -> Keys:
+    """stored_keys of stored sent messages (their parts' ids aside: ParkedIndex leaves multipart ones to a query)."""
+    keys: Keys = {}
+    for sent in sent_messages:
+        vendor = keys.setdefault(sent.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
+        vendor["message_id"].add(sent.message_id)
+        if sent.client_ref:
+            vendor["client_ref"].add(sent.client_ref)
+        if sent.batch_id:
+            vendor["batch"].add((sent.batch_id, sent.recipient))
+    return keys
+
+
 def parked_for(uow: UnitOfWork, keys: Keys) -> list[Receipt]:
     """Receipts still parked under any of these keys, oldest first (one indexed query per kind of key and 500)."""
     found: dict[int, Receipt] = {}

@@ -13,7 +13,7 @@ from processors.domain.delivery import (
     apply_receipt,
     find_sent_message,
     locked,
-    rematch_parked,
+    rematch_all,
     rematch_receipts,
     stored_sent_messages_awaited,
 )
@@ -116,6 +116,6 @@ def sweep_parked(uow: UnitOfWork) -> int:
     statement = locked(select(SentMessage).where(SentMessage.id.in_(awaited)))
     statement = statement.order_by(SentMessage.vendor, SentMessage.message_id)  # prefetch_sent_messages' lock order
     fresh = uow.session.scalars(statement.execution_options(populate_existing=True)).all()
-    return sum(rematch_parked(uow, sent) for sent in fresh)
+    return rematch_all(uow, list(fresh))
 
 

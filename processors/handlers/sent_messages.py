@@ -9,7 +9,7 @@ from core.events import SentMessage as SentMessagePayload
 from processors.db.models import MessagePart, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
-from processors.domain.attribution import attribute_earlier_clicks, attribute_waiting_clicks, clicks_waiting_for
+from processors.domain.attribution import attribute_clicks_of, attribute_waiting_clicks, clicks_waiting_for
 from processors.domain.delivery import prefetch_sent_messages, rematch_parked, rematch_receipts, sent_message_by_id
 from processors.domain.money import currency_code, to_nanos
 from processors.domain.parked import ParkedIndex, parked_for, stored_keys
@@ -57,7 +57,7 @@ def handle_sent_message(envelope: Envelope, uow: UnitOfWork) -> None:
         aggregates.record_message(uow, before, sent)
     register_parts(uow, sent, payload.part_ids)
     rematch_parked(uow, sent)
-    attribute_earlier_clicks(uow, sent)
+    attribute_clicks_of(uow, sent)
 
 
 def register_parts(uow: UnitOfWork, sent: SentMessage, part_ids: tuple[str, ...]) -> None:

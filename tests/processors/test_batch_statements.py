@@ -88,3 +88,15 @@ def test_clicks_on_stored_sends_cost_the_same_statements_for_10_or_40(engine, se
     assert counts[0] == counts[1], counts
     session.rollback()
     assert session.scalar(select(func.count()).where(Click.campaign_id == "autumn")) == 50
+
+
+def test_clicks_waiting_for_a_batch_of_sends_are_attributed_after_one_insert_of_the_sends(engine, session):
+    """Clicks consumed before their sends: each send's attribution UPDATE needs the send inserted. Done per send it
+    flushed the batch's rows a few at a time; it waits for the commit, after one INSERT of all the sends."""
+    run_batch(engine, "clicks", [click("mobivate", m, n=n) for n, m in enumerate(ids(0, 30)[::3])])
+    statements = run_batch(engine, "sent-messages",
+                           [sent("mobivate", m.lower(), campaign_id="autumn") for m in ids(0, 30)])
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO SENT_MESSAGES")]
+    assert len(inserts) == (1 if engine.dialect.name == "postgresql" else 30)
+    session.rollback()
+    assert session.scalar(select(func.count()).where(Click.campaign_id == "autumn")) == 10

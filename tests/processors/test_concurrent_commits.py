@@ -143,7 +143,7 @@ def test_click_stored_while_its_sent_message_commits_is_attributed_by_the_next_s
             handle_click(click_envelope, uow)
             uow.commit()
         with monkeypatch.context() as patched:
-            patched.setattr("processors.handlers.sent_messages.attribute_earlier_clicks", lambda uow, sent: None)
+            patched.setattr("processors.handlers.sent_messages.attribute_clicks_of", lambda uow, sent: None)
             apply(make_uow, sent_envelope.payload)
     session.rollback()
     assert session.scalars(select(Click.sent_message_id)).all() == [None]
