@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
 import threading
 import time
@@ -54,19 +55,25 @@ LATE_MATCHES = Counter(
     "(a rising sweep count means re-checks are failing).",
     ["processor", "via"], registry=REGISTRY,
 )
+# Gauges of processes under a supervisor (PROMETHEUS_MULTIPROC_DIR set) show the latest value any live process set,
+# without a pid label; a process on its own ignores the mode.
+GAUGE_MODE = "livemostrecent"
 LAG = Gauge(
     "smshooks_consumer_lag", "Records behind the end of each assigned partition.",
-    ["processor", "topic", "partition"], registry=REGISTRY,
+    ["processor", "topic", "partition"], registry=REGISTRY, multiprocess_mode=GAUGE_MODE,
 )
-PARKED = Gauge("smshooks_parked_receipts", "Receipts parked, waiting for their sent message.", registry=REGISTRY)
+PARKED = Gauge("smshooks_parked_receipts", "Receipts parked, waiting for their sent message.", registry=REGISTRY,
+               multiprocess_mode=GAUGE_MODE)
 UNMATCHED = Gauge(
     "smshooks_unmatched_receipts", "Receipts parked longer than unmatched_receipt_hours.", registry=REGISTRY,
+    multiprocess_mode=GAUGE_MODE,
 )
 MISSING = Gauge(
     "smshooks_missing_receipts", "Sent messages without a final status past the vendor's age.", ["vendor"],
-    registry=REGISTRY,
+    registry=REGISTRY, multiprocess_mode=GAUGE_MODE,
 )
-OUTBOX_BACKLOG = Gauge("smshooks_outbox_backlog", "Outbox rows not yet published.", registry=REGISTRY)
+OUTBOX_BACKLOG = Gauge("smshooks_outbox_backlog", "Outbox rows not yet published.", registry=REGISTRY,
+                       multiprocess_mode=GAUGE_MODE)
 
 # Database-wide gauges are refreshed by one processor only, so several processes never report them twice.
 DATABASE_GAUGES_OWNER = "reconciliation"
@@ -79,6 +86,7 @@ _server_started = False
 _previous: dict[str, dict[str, int]] = {}
 _refreshed: dict[tuple[str, str], float] = {}
 _lag_labels: dict[str, set[tuple[str, str]]] = {}
+_missing_vendors: set[str] = set()  # vendors the missing-receipts gauge has reported
 
 
 def _mask_number(match: re.Match[str]) -> str:
@@ -89,17 +97,19 @@ def _mask_number(match: re.Match[str]) -> str:
 
 
 def start_metrics_server(port: int, address: str = "127.0.0.1", token: str = "",
-                         readiness: Callable[[], dict[str, bool]] | None = None) -> bool:
+                         readiness: Callable[[], dict[str, bool]] | None = None,
+                         registry: CollectorRegistry = REGISTRY) -> bool:
     """Serve /metrics, /healthz and /readyz for this process on `port` (0 turns it off); only the first call starts it.
 
     /metrics needs `Authorization: Bearer <token>` when a token is set; /readyz answers 503 unless every check
-    of `readiness` passes (Kafka and the database, for a processor).
+    of `readiness` passes (Kafka and the database, for a processor). `registry`: what /metrics shows (a
+    supervisor's shows its children's, see smshooks/supervisor.py).
     """
     global _server_started
     with _lock:
         if _server_started or port <= 0:
             return False
-        server = make_server(address, port, _wsgi_app(token, readiness or dict), _ThreadingWSGIServer,
+        server = make_server(address, port, _wsgi_app(token, readiness or dict, registry), _ThreadingWSGIServer,
                              handler_class=_QuietHandler)
         threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
         _server_started = True
@@ -119,9 +129,9 @@ class _QuietHandler(WSGIRequestHandler):
         pass
 
 
-def _wsgi_app(token: str, readiness: Callable[[], dict[str, bool]]):
+def _wsgi_app(token: str, readiness: Callable[[], dict[str, bool]], registry: CollectorRegistry = REGISTRY):
     """The processor's small HTTP surface: Prometheus exposition and the probes."""
-    exposition = make_wsgi_app(REGISTRY)
+    exposition = make_wsgi_app(registry)
 
     def app(environ, start_response):
         path = environ.get("PATH_INFO", "")
@@ -301,7 +311,10 @@ def record_consumer_lag(processor: str, consumer: Any) -> None:
         stale = _lag_labels.get(processor, set()) - seen
         _lag_labels[processor] = seen
     for labels in stale:
-        LAG.remove(processor, *labels)
+        if _multiprocess():
+            LAG.labels(processor, *labels).set(0)  # a series cannot be removed from the shared files
+        else:
+            LAG.remove(processor, *labels)
 
 
 def refresh_database_gauges(session_factory: Any, settings: Any) -> None:
@@ -318,6 +331,15 @@ def refresh_database_gauges(session_factory: Any, settings: Any) -> None:
         OUTBOX_BACKLOG.set(
             session.scalar(select(func.count()).select_from(OutboxRecord).where(OutboxRecord.sent_at.is_(None))) or 0
         )
-    MISSING.clear()
+    if _multiprocess():  # a series cannot be removed from the shared files: vendors no longer missing read 0
+        missing = {**dict.fromkeys(_missing_vendors, 0), **missing}
+    else:
+        MISSING.clear()
+    _missing_vendors.update(missing)
     for vendor, count in missing.items():
         MISSING.labels(vendor).set(count)
+
+
+def _multiprocess() -> bool:
+    """Whether metric values go to shared files (a supervisor's child, or next to gunicorn's receiver)."""
+    return "PROMETHEUS_MULTIPROC_DIR" in os.environ

@@ -16,13 +16,19 @@ NAMES = ("sent-messages", "reconciliation", "opt-outs", "clicks")
 @click.command("process")
 @click.argument("names", nargs=-1, required=True, type=click.Choice([*NAMES, "all"]))
 @click.option("--upgrade/--no-upgrade", default=False, help="Apply database migrations before starting.")
+@click.option("--threads", is_flag=True,
+              help="Run several processors as threads of this one process instead of one child process each.")
 @click.pass_context
-def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None:  # noqa: N802
+def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool, threads: bool) -> None:  # noqa: N802
     """Run processors: one name per process in production (scale up to the partition count), or `all`.
+
+    Several names (or `all`) start one child process per processor, so they use every core; this process
+    serves their metrics and passes SIGTERM on. `--threads` runs them in this process instead (one core).
 
     \b
     Examples:
-      smshooks process all                  # every processor in one process, for local use
+      smshooks process all                  # every processor, one child process each, for local use
+      smshooks process all --threads        # every processor in this one process
       smshooks process reconciliation       # one processor; start more copies to scale out
     """
     from processors.clients import KafkaClients
@@ -38,9 +44,14 @@ def COMMAND(ctx: click.Context, names: tuple[str, ...], upgrade: bool) -> None: 
     logging.getLogger("kafka").setLevel(max(logging.WARNING, logging.getLevelName(settings.log_level)))
     if upgrade:
         upgrade_database(settings.effective_database_url)
-    selected = [] if "all" in names else list(dict.fromkeys(names))
+    selected = list(NAMES) if "all" in names else list(dict.fromkeys(names))
     stop_flag = threading.Event()
     install_signal_handlers(stop_flag)
+    from smshooks.supervisor import supervise, tie_to_supervisor
+
+    if len(selected) > 1 and not threads:
+        sys.exit(supervise(selected, settings, stop_flag))
+    tie_to_supervisor()
     try:
         run_processors(selected, settings, stop_flag, clients=KafkaClients(settings),
                        canonical_id=canonical_message_id)

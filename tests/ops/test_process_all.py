@@ -1,0 +1,134 @@
+"""`smshooks process all`: one child process per processor under a supervisor (real broker, real SQLite database).
+
+Checked through the CLI as an operator runs it: four children, the events of every topic processed, the children's
+metrics served on the supervisor's port, SIGTERM stopping everyone with exit 0, a child that dies stopping the
+others with exit 1, and a SIGKILL of the supervisor taking the children with it (PR_SET_PDEATHSIG).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from kafka import KafkaProducer
+
+from core.events import Envelope, topic_name
+from processors.db import upgrade
+from smshooks.broker import free_port
+from tests.conftest import git_root
+from tests.ops.conftest import value
+from tests.processors.factories import click, inbound, receipt, sent
+
+NAMES = ("sent-messages", "reconciliation", "opt-outs", "clicks")
+
+
+def children_of(pid: int) -> list[int]:
+    """Pids whose parent is `pid` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether a process exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_until(check, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def stack(broker, topic_prefix, sqlite_url, tmp_path):
+    """Start `smshooks process all` on a migrated database; yields (process, metrics port, log); stops it after."""
+    upgrade(sqlite_url)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}
+    env.update(SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS=broker.bootstrap_servers, SMSHOOKS_TOPIC_PREFIX=topic_prefix,
+               SMSHOOKS_DATABASE_URL=sqlite_url, SMSHOOKS_METRICS_PORT=str(port), SMSHOOKS_DATA_DIR=str(tmp_path),
+               SMSHOOKS_TOPIC_PARTITIONS="1", SMSHOOKS_CONSUMER_POLL_TIMEOUT_MS="100")
+    log = tmp_path / "process.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen([sys.executable, "-m", "smshooks", "process", "all"], env=env, cwd=git_root(),
+                                   stdout=out, stderr=subprocess.STDOUT)
+    yield process, port, log
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+
+
+def metrics(port: int) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:  # noqa: S310
+        return response.read().decode()
+
+
+def handled_by_each(port: int) -> bool:
+    """Whether the supervisor's /metrics shows every processor (each in its own child) having handled an event."""
+    text = metrics(port)
+    return all(value(text, "smshooks_processor_events_total", processor=name, outcome="handled") >= 1
+               for name in NAMES)
+
+
+def publish(bootstrap: str, prefix: str, payloads) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    for payload in payloads:
+        envelope = Envelope.wrap(payload)
+        producer.send(topic_name(prefix, envelope.topic), envelope.value(), envelope.key.encode(),
+                      headers=envelope.headers())
+    producer.flush(30)
+    producer.close()
+
+
+def test_one_child_per_processor_all_events_processed_metrics_served_and_sigterm_stops_all(stack, broker,
+                                                                                           topic_prefix):
+    process, port, log = stack
+    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
+    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "p1"), receipt("sinch", "P1", "delivered"),
+                                                      inbound("STOP"), click("sinch", "P1")])
+
+    wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=90) == 0, log.read_text()[-2000:]
+    assert not any(alive(pid) for pid in children)
+
+
+def test_a_child_that_dies_stops_the_others_and_the_supervisor_exits_1(stack):
+    process, _port, log = stack
+    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
+    os.kill(children[0], signal.SIGKILL)
+    assert process.wait(timeout=90) == 1, log.read_text()[-2000:]
+    assert not any(alive(pid) for pid in children)
+    assert "exited with -9; stopping the others" in log.read_text()
+
+
+def test_a_killed_supervisor_takes_its_children_with_it(stack, broker, topic_prefix):
+    process, port, log = stack
+    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
+    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "k1"), receipt("sinch", "K1", "delivered"),
+                                                      inbound("STOP"), click("sinch", "K1")])
+    # every child is past its start-up (where it ties itself to the supervisor) once it has handled an event
+    wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
+    process.kill()
+    process.wait()
+    wait_until(lambda: not any(alive(pid) for pid in children), 10, "the children to die with the supervisor")
