@@ -17,7 +17,7 @@ from kafka.errors import (
     UnknownMemberIdError,
 )
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, select
 from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError, StatementError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
@@ -345,14 +345,11 @@ class ProcessorLoop:
                 to_handle.append((record, envelope, handler))
             if to_handle and self.processor.prefetch is not None:
                 self.processor.prefetch([envelope for _, envelope, _ in to_handle], uow)
-            processed_rows = []
             for record, envelope, handler in to_handle:
                 handler(envelope, uow)
-                processed_rows.append(self._processed_row(record, envelope))
-            if processed_rows:
-                uow.session.execute(insert(ProcessedEvent), processed_rows)
+                uow.insert_later(self._processed_row(record, envelope), ProcessedEvent)
             uow.commit()
-        self.stats.handled += len(processed_rows)
+        self.stats.handled += len(to_handle)
         self.stats.duplicates += duplicates
         self.stats.skipped += skipped
         return [envelope for _, envelope, _ in to_handle]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import defer
 
 from core.events import DeliveryReceipt, Envelope, digits_msisdn
 from processors.db.chunks import in_chunks
@@ -99,7 +100,10 @@ def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     event_ids = [e.id for e in envelopes if isinstance(e.payload, DeliveryReceipt)]
     parked: list[Receipt] = []
     for chunk in in_chunks(event_ids):
-        parked.extend(uow.session.scalars(select(Receipt).where(Receipt.parked, Receipt.event_id.in_(chunk))))
+        # without the raw payload: draining a backlog most of a batch stays parked, and decoding every receipt's
+        # JSON was the settle's main cost; the few re-matched are loaded whole by rematch_all
+        statement = select(Receipt).options(defer(Receipt.raw)).where(Receipt.parked, Receipt.event_id.in_(chunk))
+        parked.extend(uow.session.scalars(statement))
     return rematch_receipts(uow, parked)
 
 
