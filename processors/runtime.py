@@ -26,7 +26,7 @@ from core.events import Envelope, InvalidEvent, topic_name, utc_now
 from core.settings import Settings
 from processors import observability
 from processors.clients import KafkaClients
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.engine import make_engine, make_session_factory
 from processors.db.models import ProcessedEvent
 from processors.db.uow import CanonicalId, UnitOfWork
@@ -395,7 +395,7 @@ class ProcessorLoop:
             found.update(
                 session.scalars(
                     select(ProcessedEvent.event_id).where(
-                        ProcessedEvent.consumer_group == self.group, ProcessedEvent.event_id.in_(chunk)
+                        ProcessedEvent.consumer_group == self.group, among(session, ProcessedEvent.event_id, chunk)
                     )
                 )
             )

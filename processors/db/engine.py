@@ -9,7 +9,12 @@ from sqlalchemy.orm import Session, sessionmaker
 # client vanished (network cut, killed process), not on a transaction left open by one, not on a dead server.
 # Each ends in an error the processors retry (OperationalError is transient). Generous enough for every
 # legitimate wait: batches hold locks for milliseconds; a migration waiting behind them gives up after a minute.
-POSTGRES_OPTIONS = "-c lock_timeout=60s -c idle_in_transaction_session_timeout=300s"
+# Every statement is planned for its own values (plan_cache_mode): a generic plan made while a table had no
+# statistics yet (a fresh database, its first minute) looked up a batch's sent messages through the (vendor,
+# client_ref) index, reading every row of the vendor, and kept doing so for the connection's life; half the
+# backlog bench's runs took 5x the database CPU per event. Planning each lookup costs less than that by far.
+POSTGRES_OPTIONS = ("-c lock_timeout=60s -c idle_in_transaction_session_timeout=300s "
+                    "-c plan_cache_mode=force_custom_plan")
 POSTGRES_CONNECT_ARGS = {
     "connect_timeout": 10,
     # the client notices a server that went away without a FIN after ~60 s instead of the kernel's 2 hours

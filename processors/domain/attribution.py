@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import func, select, update
 
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.models import Click, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
@@ -55,7 +55,7 @@ def clicks_waiting_for(uow: UnitOfWork, keys: dict[str, dict[str, set]]) -> list
     for vendor, wanted in keys.items():
         for chunk in in_chunks(wanted["message_id"]):
             statement = select(Click.message_id).where(
-                Click.vendor == vendor, Click.message_id.in_(chunk), Click.sent_message_id.is_(None)
+                Click.vendor == vendor, among(uow.session, Click.message_id, chunk), Click.sent_message_id.is_(None)
             )
             waiting.update((vendor, message_id) for message_id in uow.session.scalars(statement))
     return sorted(waiting)

@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from core.events import DeliveryReceipt, Envelope, MessageStatus
 from core.events import SentMessage as SentMessagePayload
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates, statuses
@@ -53,7 +53,8 @@ def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]], *, lock: bo
         for vendor in sorted(wanted):
             for chunk in in_chunks(wanted[vendor]):
                 uow.sent_messages.update({(vendor, message_id): None for message_id in chunk})
-                statement = select(SentMessage).where(SentMessage.vendor == vendor, SentMessage.message_id.in_(chunk))
+                statement = select(SentMessage).where(SentMessage.vendor == vendor,
+                                                      among(uow.session, SentMessage.message_id, chunk))
                 statement = statement.order_by(SentMessage.message_id)
                 for sent in uow.session.scalars(locked(statement) if lock else statement):
                     uow.sent_messages[(vendor, sent.message_id)] = sent
@@ -62,7 +63,7 @@ def load_sent_messages(uow: UnitOfWork, keys: list[tuple[str, str]], *, lock: bo
                 if missing:
                     uow.part_owners.update({(vendor, message_id): None for message_id in missing})
                     parts = select(MessagePart.message_id, MessagePart.sent_message_id).where(
-                        MessagePart.vendor == vendor, MessagePart.message_id.in_(missing))
+                        MessagePart.vendor == vendor, among(uow.session, MessagePart.message_id, missing))
                     uow.part_owners.update({(vendor, m): owner for m, owner in uow.session.execute(parts)})
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import select, tuple_
 
 from core.events import Envelope, digits_msisdn
 from core.events import SentMessage as SentMessagePayload
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.models import Receipt, SentMessage
 from processors.db.uow import CanonicalId, UnitOfWork
 
@@ -53,7 +53,9 @@ def parked_for(uow: UnitOfWork, keys: Keys) -> list[Receipt]:
                   (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"]))
         for column, values in by_key:
             for chunk in in_chunks(values):
-                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, column.in_(chunk))
+                # a (batch, recipient) pair has no array form: those keep their IN list
+                key = column.in_(chunk) if wanted["batch"] is values else among(uow.session, column, chunk)
+                statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, key)
                 found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
     return [found[receipt_id] for receipt_id in sorted(found)]
 

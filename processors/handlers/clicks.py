@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import exists, select
 
 from core.events import Envelope, LinkClick, digits_msisdn
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.models import Click
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates
@@ -54,7 +54,7 @@ def prefetch_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     ids = {sent.id for sent in uow.sent_messages.values() if sent is not None}
     uow.clicked = set()
     for chunk in in_chunks(ids):
-        statement = select(Click.sent_message_id).where(Click.sent_message_id.in_(chunk)).distinct()
+        statement = select(Click.sent_message_id).where(among(uow.session, Click.sent_message_id, chunk)).distinct()
         uow.clicked.update(uow.session.scalars(statement))
 
 
@@ -80,7 +80,7 @@ def settle_clicks(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     keys: set[tuple[str, str]] = set()
     for chunk in in_chunks(event_ids):
         statement = select(Click.vendor, Click.message_id).where(
-            Click.sent_message_id.is_(None), Click.event_id.in_(chunk)
+            Click.sent_message_id.is_(None), among(uow.session, Click.event_id, chunk)
         )
         keys.update(tuple(row) for row in uow.session.execute(statement))
     return attribute_waiting_clicks(uow, sorted(keys))

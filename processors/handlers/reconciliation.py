@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import defer
 
 from core.events import DeliveryReceipt, Envelope, digits_msisdn
-from processors.db.chunks import in_chunks
+from processors.db.chunks import among, in_chunks
 from processors.db.models import Receipt, SentMessage
 from processors.db.uow import CanonicalId, UnitOfWork
 from processors.domain import aggregates, consent, statuses
@@ -102,7 +102,8 @@ def settle_parked(envelopes: list[Envelope], uow: UnitOfWork) -> int:
     for chunk in in_chunks(event_ids):
         # without the raw payload: draining a backlog most of a batch stays parked, and decoding every receipt's
         # JSON was the settle's main cost; the few re-matched are loaded whole by rematch_all
-        statement = select(Receipt).options(defer(Receipt.raw)).where(Receipt.parked, Receipt.event_id.in_(chunk))
+        statement = select(Receipt).options(defer(Receipt.raw))
+        statement = statement.where(Receipt.parked, among(uow.session, Receipt.event_id, chunk))
         parked.extend(uow.session.scalars(statement))
     return rematch_receipts(uow, parked)
 
