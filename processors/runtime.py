@@ -82,6 +82,11 @@ UNSETTLED_LIMIT = 10_000
 KAFKA_CALL_TIMEOUT_MS = 15_000
 
 
+def _position(record) -> tuple[str, int, int]:
+    """Where a record sits: (topic, partition, offset)."""
+    return record.topic, record.partition, record.offset
+
+
 def is_outage(error: BaseException) -> bool:
     """True when the database or the broker is away: retry for as long as it takes, never dead-letter."""
     if isinstance(error, DBAPIError) and error.connection_invalidated:
@@ -185,6 +190,8 @@ class ProcessorLoop:
         self.unsettled: list[Envelope] = []
         # failed attempts of each record (topic, partition, offset) of batches that failed with a conflict
         self.batch_failures: dict[tuple[str, int, int], int] = {}
+        # records (topic, partition, offset) dead-lettered whose offsets are not committed yet (see _process)
+        self.dead_lettered: set[tuple[str, int, int]] = set()
         self.failures = 0  # consecutive failed steps of the current streak (0: all is well)
         self.failing_since = self.failure_logged = 0.0
 
@@ -321,10 +328,16 @@ class ProcessorLoop:
         # The batch is durable either way; a settle that still fails (the database is away) is kept for the loop
         if handled and self.processor.settle is not None and not self._settled(handled):
             self._defer_settle(handled)
-        self._dead_letter(dead)
+        # A batch read again because its offset commit was refused (a rebalance) must not dead-letter its bad
+        # records a second time: DLQ readers and `smshooks replay dlq` would see each twice.
+        self._dead_letter([(record, reason) for record, reason in dead if _position(record) not in self.dead_lettered])
+        if len(self.dead_lettered) > 100_000:  # records of batches never committed here (a rebalance took them)
+            self.dead_lettered.clear()
+        self.dead_lettered.update(_position(record) for record, _ in dead)
         self._commit_offsets(records)
         for record in records:
-            self.batch_failures.pop((record.topic, record.partition, record.offset), None)
+            self.batch_failures.pop(_position(record), None)
+            self.dead_lettered.discard(_position(record))
         observability.record_batch(self.processor.name, self.stats, records, time.perf_counter() - started)
 
     def _apply(self, decoded: list[tuple[object, Envelope]]) -> list[Envelope]:
@@ -359,7 +372,7 @@ class ProcessorLoop:
         than isolated: until its records have failed BATCH_ATTEMPTS times. Any other failure is isolated at once."""
         if not isinstance(error, CONFLICT_ERRORS):
             return False
-        keys = [(record.topic, record.partition, record.offset) for record in records]
+        keys = [_position(record) for record in records]
         attempts = 1 + max(self.batch_failures.get(key, 0) for key in keys)
         if attempts >= BATCH_ATTEMPTS:
             return False

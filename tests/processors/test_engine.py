@@ -169,3 +169,42 @@ def test_a_commit_the_group_refuses_rejoins_with_a_new_consumer():
     loop._commit_offsets(batch)  # the new member's commit goes through
     assert loop.refused_commits == 0
     assert is_transient(RebalanceInProgressError())
+
+
+class RecordingProducer:
+    """kafka-python's producer calls the dead-lettering makes, remembering what was sent."""
+
+    def __init__(self):
+        self.sent = []
+
+    def send(self, topic, key=None, value=None, headers=None):
+        self.sent.append((topic, value))
+        return SimpleNamespace(get=lambda timeout=None: None)
+
+    def flush(self, timeout=None):
+        pass
+
+
+def test_a_batch_read_again_after_a_refused_commit_does_not_dead_letter_its_poison_twice(sqlite_url):
+    """Seen in suite runs: a rebalance refused the commit after the DLQ write, the batch was read again, and its
+    undecodable record reached the DLQ twice."""
+    from processors.db import upgrade
+    from processors.db.engine import make_session_factory
+
+    upgrade(sqlite_url)
+    settings = load_settings(environ={})
+    engine = make_engine(sqlite_url)
+    loop = ProcessorLoop(PROCESSORS["opt-outs"], settings, threading.Event(), make_session_factory(engine),
+                         clients=NewConsumers(settings), canonical_id=canonical_message_id)
+    loop.consumer, loop.producer = RefusedCommitConsumer(), RecordingProducer()
+    poison = SimpleNamespace(topic="sms.inbound-messages", partition=0, offset=3, key=b"k", value=b"{not json",
+                             headers=[])
+    try:
+        with pytest.raises(RebalanceInProgressError):
+            loop._process([poison])
+        loop.consumer = RecordingConsumer()  # the rebalance completed; the batch is read again
+        loop._process([poison])
+    finally:
+        engine.dispose()
+    assert loop.producer.sent == [("sms.inbound-messages.dlq", b"{not json")]
+    assert loop.stats.dead_lettered == 1 and loop.dead_lettered == set()
