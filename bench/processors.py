@@ -28,9 +28,6 @@ from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from processors.clients import KafkaClients
-from receiver.vendors import canonical_message_id
-
 # This file is named like the package it measures: keep its folder off the path so `processors` is the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
@@ -39,10 +36,12 @@ import sqlalchemy  # noqa: E402
 
 from core.events import DeliveryReceipt, Envelope  # noqa: E402
 from core.settings import load_settings  # noqa: E402
+from processors.clients import KafkaClients  # noqa: E402
 from processors.db import aggregate_deltas, upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
+from receiver.vendors import canonical_message_id  # noqa: E402
 
 Record = namedtuple("Record", "topic partition offset")
 BATCH = 500

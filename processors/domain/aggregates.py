@@ -8,8 +8,8 @@ nothing. The same functions compute the rebuild from the rows, so rebuilt and in
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import NamedTuple
 
 from sqlalchemy import func, select
 
@@ -35,8 +35,7 @@ COARSE = ((10, "ttd_lt_10s"), (30, "ttd_lt_30s"), (60, "ttd_lt_1m"), (300, "ttd_
           (3600, "ttd_lt_1h"), (21600, "ttd_lt_6h"), (86400, "ttd_lt_24h"), (None, "ttd_ge_24h"))
 
 
-@dataclass(frozen=True)
-class Contribution:
+class Contribution(NamedTuple):
     """One sent message's share of its aggregate row, and its fine delivery-time bucket (None if not delivered)."""
 
     key: tuple[str, str, str, str, str]  # day, vendor, sender, campaign, country ("" for none)
@@ -46,7 +45,9 @@ class Contribution:
 
 def day_of(at: datetime) -> str:
     """The UTC day of a time, as the report writes it (YYYY-MM-DD)."""
-    return (at.astimezone(UTC) if at.tzinfo else at).strftime("%Y-%m-%d")
+    if at.tzinfo is not None and at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    return at.date().isoformat()  # a fifth of strftime's time, on every aggregate change
 
 
 def delivery_seconds(received_at: datetime | None, delivered_at: datetime | None) -> float | None:
@@ -101,6 +102,11 @@ def before_change(sent) -> Contribution | None:
 def add_contribution(deltas: aggregate_deltas.AggregateDeltas, share: Contribution, sign: int = 1) -> None:
     """Add (or, with sign -1, take off) one message's share."""
     deltas.add(SentAggregate, share.key, share.counts, sign)
+    add_bucket(deltas, share, sign)
+
+
+def add_bucket(deltas: aggregate_deltas.AggregateDeltas, share: Contribution, sign: int) -> None:
+    """Add (or take off) the message's delivery-time bucket, if it was delivered."""
     if share.bucket is not None:
         deltas.add(DeliveryTimeAggregate, (*share.key, share.bucket), {"messages": 1}, sign)
         deltas.add(DeliveryTimeRollup, (*share.key[:2], share.bucket), {"messages": 1}, sign)
@@ -111,14 +117,28 @@ def record_message(uow: UnitOfWork, before: Contribution | None, sent) -> None:
     if not aggregate_deltas.ENABLED:
         return
     after = contribution(sent)
-    if before is not None:
-        add_contribution(uow.aggregates, before, -1)
-        if before.key != after.key and sent.id is not None:
-            # a corrected send (other day, sender, campaign or country) takes its clicks along
-            clicks = uow.session.scalar(select(func.count()).where(Click.sent_message_id == sent.id)) or 0
-            moved = {"clicks": clicks, "clicked_messages": int(clicks > 0)}
-            uow.aggregates.add(SentAggregate, before.key, moved, -1)
-            uow.aggregates.add(SentAggregate, after.key, moved)
+    if before is None:
+        add_contribution(uow.aggregates, after)
+        return
+    if before.key == after.key:
+        # the usual change (a status moved): only the counts that differ, in one step (add skips the zeros)
+        moved = dict.fromkeys(before.counts.keys() | after.counts.keys(), 0)
+        for name, value in after.counts.items():
+            moved[name] += value
+        for name, value in before.counts.items():
+            moved[name] -= value
+        uow.aggregates.add(SentAggregate, after.key, moved)
+        if before.bucket != after.bucket:
+            add_bucket(uow.aggregates, before, -1)
+            add_bucket(uow.aggregates, after, 1)
+        return
+    add_contribution(uow.aggregates, before, -1)
+    if sent.id is not None:
+        # a corrected send (other day, sender, campaign or country) takes its clicks along
+        clicks = uow.session.scalar(select(func.count()).where(Click.sent_message_id == sent.id)) or 0
+        moved_clicks = {"clicks": clicks, "clicked_messages": int(clicks > 0)}
+        uow.aggregates.add(SentAggregate, before.key, moved_clicks, -1)
+        uow.aggregates.add(SentAggregate, after.key, moved_clicks)
     add_contribution(uow.aggregates, after)
 
 
