@@ -147,7 +147,7 @@ def lags(admin: KafkaAdminClient, consumer: KafkaConsumer, ends: dict[str, dict]
     return result
 
 
-def drain(bootstrap: str, env: dict[str, str], log_path: Path, timeout: float) -> dict:
+def drain(bootstrap: str, env: dict[str, str], log_path: Path, timeout: float, arguments: list[str]) -> dict:
     """Start `smshooks process all`, poll the lag every second until it is zero; timings per group."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="backlog-bench")
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, client_id="backlog-bench-ends")
@@ -159,8 +159,8 @@ def drain(bootstrap: str, env: dict[str, str], log_path: Path, timeout: float) -
     total = sum(sum(e.values()) for e in ends.values())
     log = open(log_path, "wb")  # noqa: SIM115 - closed below
     started = time.monotonic()
-    child = subprocess.Popen([str(Path(sys.executable).parent / "smshooks"), "process", "all"], env=env, stdout=log,
-                             stderr=subprocess.STDOUT, start_new_session=True)
+    child = subprocess.Popen([str(Path(sys.executable).parent / "smshooks"), "process", "all", *arguments], env=env,
+                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     postgres_before = postgres_cpu_seconds()
     first = None
     finished: dict[str, float] = {}
@@ -294,6 +294,8 @@ def main() -> int:
     parser.add_argument("--processor-env", action="append", default=[], metavar="SMSHOOKS_X=V",
                         help="an extra setting for `smshooks process all` (A/B of a setting; repeatable)")
     parser.add_argument("--timeout", type=float, default=3600, help="give up when the lag is not zero by then")
+    parser.add_argument("--process-arguments", default="", metavar="ARGS",
+                        help="more arguments for `smshooks process all`, e.g. '--instances sent-messages=2'")
     args = parser.parse_args()
     counts = mix(args.events)
     work = Path(tempfile.mkdtemp(prefix="smshooks-backlog-"))
@@ -315,8 +317,9 @@ def main() -> int:
         print(f"publishing {sum(counts.values())} events ({', '.join(f'{v} {k}' for k, v in counts.items())}) to "
               f"{settings.topic_partitions} partitions per topic ...", flush=True)
         print(f"published in {publish(broker.bootstrap_servers, counts):.1f} s", flush=True)
-        print("starting smshooks process all ...", flush=True)
-        result = drain(broker.bootstrap_servers, env, work / "processors.log", args.timeout)
+        print(f"starting smshooks process all {args.process_arguments} ...", flush=True)
+        result = drain(broker.bootstrap_servers, env, work / "processors.log", args.timeout,
+                       args.process_arguments.split())
         print(f"in the database: {row_counts(database_url)}")
         rate = result["total"] / result["seconds"]
         print(f"start-up (process start to first committed offset) {result['startup']:.1f} s; backlog of "

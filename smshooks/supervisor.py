@@ -36,7 +36,8 @@ PR_SET_PDEATHSIG = 1
 
 
 def supervise(names: list[str], settings: Settings, stop_flag: threading.Event) -> int:
-    """Run each processor in a child process until `stop_flag` is set or a child exits; the exit code."""
+    """Run each processor in a child process (a name given twice, twice) until `stop_flag` is set or a child
+    exits; the exit code."""
     metrics_dir = tempfile.mkdtemp(prefix="smshooks-processors-metrics-")
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": metrics_dir, "SMSHOOKS_METRICS_PORT": "0",
            SUPERVISOR_PID: str(os.getpid())}
@@ -47,8 +48,10 @@ def supervise(names: list[str], settings: Settings, stop_flag: threading.Event) 
                                            observability.processor_readiness(settings), registry=registry)
     except OSError as error:
         log.warning("metrics port %s unavailable (%s): processor metrics are not served", settings.metrics_port, error)
-    children = {name: subprocess.Popen([sys.executable, "-m", "smshooks", "process", name], env=env)
-                for name in names}
+    # a processor named twice runs twice: both children join its group and share its partitions
+    children = {f"{name} ({index + 1} of {names.count(name)})" if names.count(name) > 1 else name:
+                subprocess.Popen([sys.executable, "-m", "smshooks", "process", name], env=env)
+                for index, name in _numbered(names)}
     failed = None
     try:
         while failed is None and not stop_flag.is_set():
@@ -62,6 +65,11 @@ def supervise(names: list[str], settings: Settings, stop_flag: threading.Event) 
     if failed is not None or any(codes.values()):
         return 1
     return 0
+
+
+def _numbered(names: list[str]) -> list[tuple[int, str]]:
+    """Each name with how many times it came before (0 for its first child)."""
+    return [(names[:position].count(name), name) for position, name in enumerate(names)]
 
 
 def stop_all(children: dict[str, subprocess.Popen]) -> dict[str, int]:

@@ -227,7 +227,7 @@ def _attach_percentiles(connection: Connection, request: ReportRequest, found: A
         )
         # one row per group and bucket (tens of thousands at 1M messages): each group's key converted once
         counters: dict[tuple, Counter] = {}
-        for record in connection.execute(statement):
+        for record in connection.execute(statement).all():  # one fetchall: row by row cost ~5 us each
             counter = counters.get(record[:-2])
             if counter is None:
                 group_key = tuple(value if value != "" else None for value in record[:-2])

@@ -60,8 +60,11 @@ def wait_until(check, timeout: float, what: str):
 
 
 @pytest.fixture
-def stack(broker, topic_prefix, sqlite_url, tmp_path):
-    """Start `smshooks process all` on a migrated database; yields (process, metrics port, log); stops it after."""
+def stack(broker, topic_prefix, sqlite_url, tmp_path, request):
+    """Start `smshooks process all` (plus the test's `arguments` mark) on a migrated database; yields (process,
+    metrics port, log); stops it after."""
+    marker = request.node.get_closest_marker("arguments")
+    arguments = list(marker.args) if marker else []
     upgrade(sqlite_url)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}
@@ -70,7 +73,8 @@ def stack(broker, topic_prefix, sqlite_url, tmp_path):
                SMSHOOKS_TOPIC_PARTITIONS="1", SMSHOOKS_CONSUMER_POLL_TIMEOUT_MS="100")
     log = tmp_path / "process.log"
     with open(log, "wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "smshooks", "process", "all"], env=env, cwd=git_root(),
+        process = subprocess.Popen([sys.executable, "-m", "smshooks", "process", "all", *arguments], env=env,
+                                   cwd=git_root(),
                                    stdout=out, stderr=subprocess.STDOUT)
     yield process, port, log
     if process.poll() is None:
@@ -132,3 +136,20 @@ def test_a_killed_supervisor_takes_its_children_with_it(stack, broker, topic_pre
     process.kill()
     process.wait()
     wait_until(lambda: not any(alive(pid) for pid in children), 10, "the children to die with the supervisor")
+
+
+def command_of(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")[:-1]
+
+
+@pytest.mark.arguments("--instances", "sent-messages=2")
+def test_instances_start_more_members_of_a_processor(stack, broker, topic_prefix):
+    process, port, log = stack
+    children = wait_until(lambda: len(children_of(process.pid)) == 5 and children_of(process.pid), 30, "5 children")
+    names = sorted(command_of(pid)[-1] for pid in children)
+    assert names == ["clicks", "opt-outs", "reconciliation", "sent-messages", "sent-messages"]
+    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", f"i{n}") for n in range(20)])
+    wait_until(lambda: value(metrics(port), "smshooks_processor_events_total", processor="sent-messages",
+                             outcome="handled") == 20, 60, f"the sends handled once between the members (see {log})")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=90) == 0, log.read_text()[-2000:]
