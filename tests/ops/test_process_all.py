@@ -11,7 +11,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -22,23 +21,11 @@ from core.events import Envelope, topic_name
 from processors.db import upgrade
 from smshooks.broker import free_port
 from tests.conftest import git_root
-from tests.ops.conftest import value
+from tests.ops.conftest import value, wait_until
 from tests.processors.factories import click, inbound, receipt, sent
+from tests.reliability.conftest import children
 
 NAMES = ("sent-messages", "reconciliation", "opt-outs", "clicks")
-
-
-def children_of(pid: int) -> list[int]:
-    """Pids whose parent is `pid` (from /proc)."""
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
 
 
 def alive(pid: int) -> bool:
@@ -47,16 +34,6 @@ def alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def wait_until(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -107,35 +84,35 @@ def publish(bootstrap: str, prefix: str, payloads) -> None:
 def test_one_child_per_processor_all_events_processed_metrics_served_and_sigterm_stops_all(stack, broker,
                                                                                            topic_prefix):
     process, port, log = stack
-    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
+    members = wait_until(lambda: len(children(process.pid)) == 4 and children(process.pid), 30, "4 children")
     publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "p1"), receipt("sinch", "P1", "delivered"),
                                                       inbound("STOP"), click("sinch", "P1")])
 
     wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=90) == 0, log.read_text()[-2000:]
-    assert not any(alive(pid) for pid in children)
+    assert not any(alive(pid) for pid in members)
 
 
 def test_a_child_that_dies_stops_the_others_and_the_supervisor_exits_1(stack):
     process, _port, log = stack
-    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
-    os.kill(children[0], signal.SIGKILL)
+    members = wait_until(lambda: len(children(process.pid)) == 4 and children(process.pid), 30, "4 children")
+    os.kill(members[0], signal.SIGKILL)
     assert process.wait(timeout=90) == 1, log.read_text()[-2000:]
-    assert not any(alive(pid) for pid in children)
+    assert not any(alive(pid) for pid in members)
     assert "exited with -9; stopping the others" in log.read_text()
 
 
 def test_a_killed_supervisor_takes_its_children_with_it(stack, broker, topic_prefix):
     process, port, log = stack
-    children = wait_until(lambda: len(children_of(process.pid)) == 4 and children_of(process.pid), 30, "4 children")
+    members = wait_until(lambda: len(children(process.pid)) == 4 and children(process.pid), 30, "4 children")
     publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "k1"), receipt("sinch", "K1", "delivered"),
                                                       inbound("STOP"), click("sinch", "K1")])
     # every child is past its start-up (where it ties itself to the supervisor) once it has handled an event
     wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
     process.kill()
     process.wait()
-    wait_until(lambda: not any(alive(pid) for pid in children), 10, "the children to die with the supervisor")
+    wait_until(lambda: not any(alive(pid) for pid in members), 10, "the children to die with the supervisor")
 
 
 def command_of(pid: int) -> list[str]:
@@ -145,8 +122,8 @@ def command_of(pid: int) -> list[str]:
 @pytest.mark.arguments("--instances", "sent-messages=2")
 def test_instances_start_more_members_of_a_processor(stack, broker, topic_prefix):
     process, port, log = stack
-    children = wait_until(lambda: len(children_of(process.pid)) == 5 and children_of(process.pid), 30, "5 children")
-    names = sorted(command_of(pid)[-1] for pid in children)
+    members = wait_until(lambda: len(children(process.pid)) == 5 and children(process.pid), 30, "5 children")
+    names = sorted(command_of(pid)[-1] for pid in members)
     assert names == ["clicks", "opt-outs", "reconciliation", "sent-messages", "sent-messages"]
     publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", f"i{n}") for n in range(20)])
     wait_until(lambda: value(metrics(port), "smshooks_processor_events_total", processor="sent-messages",

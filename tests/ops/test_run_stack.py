@@ -22,6 +22,7 @@ import requests
 
 from smshooks.broker import free_port
 from tests.conftest import consume_all
+from tests.ops.conftest import wait_until
 from tests.reliability.conftest import children
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,16 +94,6 @@ def processed(data_dir: Path, event_ids: list[str]) -> int:
     with sqlite3.connect(data_dir / "smshooks.db") as db:
         marks = ",".join("?" * len(event_ids))
         return db.execute(f"select count(*) from processed_events where event_id in ({marks})", event_ids).fetchone()[0]
-
-
-def wait_until(condition, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = condition()
-        if found:
-            return found
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout}s: {what}")
 
 
 def test_processor_killed_is_restarted_and_accepted_events_survive_a_restart(tmp_path):
