@@ -156,7 +156,8 @@ class UnitOfWork:
         self.session.commit()
 
     def _claim_unparked(self) -> None:
-        """Claim the parked receipts this unit matched (see claim_parked), in id order, before its other writes."""
+        """Claim the parked receipts this unit matched (see claim_parked), in id order. The ORM's changes are flushed
+        first (the UPDATE autoflushes): the claim compares versions, which only claims change."""
         for chunk in in_chunks(self.unparked):
             claimed = self.session.execute(
                 update(Receipt).where(tuple_(Receipt.id, Receipt.version).in_(chunk))
