@@ -74,13 +74,17 @@ def _numbered(names: list[str]) -> list[tuple[int, str]]:
 
 def stop_all(children: dict[str, subprocess.Popen]) -> dict[str, int]:
     """SIGTERM every child still running, wait for each to finish its batch (killed after STOP_SECONDS)."""
-    for child in children.values():
+    stopped = set()
+    for name, child in children.items():
         if child.poll() is None:
             child.send_signal(signal.SIGTERM)
+            stopped.add(name)
     codes = {}
     for name, child in children.items():
         try:
             codes[name] = child.wait(timeout=STOP_SECONDS)
+            if name in stopped and codes[name] == -signal.SIGTERM:
+                codes[name] = 0  # still starting, before its handlers were installed: it had no batch to finish
         except subprocess.TimeoutExpired:
             log.warning("processor %s did not stop within %.0f s; killing it", name, STOP_SECONDS)
             child.kill()

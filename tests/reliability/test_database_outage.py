@@ -59,10 +59,13 @@ def stuck(url: str) -> dict:
         engine.dispose()
 
 
-def feed(settings, chunks, envelopes: list) -> None:
-    """Publish the chunks straight to the broker, one every 0.6 s, keeping what was published."""
-    for chunk in chunks:
+def feed(settings, chunks, envelopes: list, consuming) -> None:
+    """Publish the chunks straight to the broker, one every 0.6 s once the processors consume the first, keeping
+    what was published (their start, four processes importing on a loaded machine, can outlast the whole feed)."""
+    for number, chunk in enumerate(chunks):
         envelopes.extend(publish(settings, chunk))
+        if number == 0:
+            wait_for(consuming, timeout=60)
         time.sleep(0.6)
 
 
@@ -78,7 +81,8 @@ def test_database_cut_while_consuming_ends_exactly_once(broker, postgres_url, tm
     log = tmp_path / "processors.log"
     process = start_processors(settings, list(PROCESSORS), log)
     envelopes: list = []
-    feeder = threading.Thread(target=feed, args=(settings, chunks, envelopes), daemon=True)
+    feeder = threading.Thread(target=feed, daemon=True,
+                              args=(settings, chunks, envelopes, lambda: count(postgres_url, PROCESSED) > 0))
     try:
         feeder.start()
         wait_for(lambda: count(postgres_url, PROCESSED) > 50, timeout=60)
