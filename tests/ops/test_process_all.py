@@ -130,3 +130,14 @@ def test_instances_start_more_members_of_a_processor(stack, broker, topic_prefix
                              outcome="handled") == 20, 60, f"the sends handled once between the members (see {log})")
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=90) == 0, log.read_text()[-2000:]
+
+
+def test_stopping_counts_a_child_our_sigterm_killed_while_starting_as_stopped_and_reports_real_failures():
+    """A child still importing has no SIGTERM handler yet: the signal ends it (-15), which is a clean stop; a child
+    that failed on its own keeps its code (seen in CI: the supervisor exited 1 on a stop)."""
+    from smshooks.supervisor import stop_all
+
+    starting = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    failed = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    failed.wait(timeout=30)
+    assert stop_all({"starting": starting, "failed": failed}) == {"starting": 0, "failed": 3}
