@@ -3,6 +3,7 @@ memory flat after warm-up, no growing outbox backlog, everything in the database
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.processors.factories import wait_for
-from tests.reliability.conftest import ROOT, Gunicorn, rss_bytes
+from tests.reliability.conftest import ROOT, Gunicorn, children, rss_bytes
 from tests.reliability.load import Load
 from tests.reliability.readings import PROCESSED, RECEIPTS, SENT_MESSAGES, UNSENT, consumer_lag, counts
 
@@ -45,7 +46,8 @@ def database_counts(url: str) -> tuple[int, ...]:
 
 
 class Sampler(threading.Thread):
-    """Every few seconds: RSS of each gunicorn worker and of the processor process, and the outbox backlog."""
+    """Every few seconds: RSS of each gunicorn worker, of `process all` and of each processor it runs, and the outbox
+    backlog."""
 
     def __init__(self, server: Gunicorn, processors: subprocess.Popen, url: str, every: float):
         super().__init__(daemon=True)
@@ -60,6 +62,9 @@ class Sampler(threading.Thread):
                       "unsent": database_counts(self.url)[3]}
             for pid in self.server.workers():
                 sample[f"worker {pid}"] = rss_bytes(pid)
+            for pid in children(self.processors.pid):  # `process all` supervises one child per processor
+                with contextlib.suppress(FileNotFoundError):  # one that ended since the listing
+                    sample[f"processor {pid}"] = rss_bytes(pid)
             self.samples.append(sample)
 
 
