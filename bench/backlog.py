@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from confluent_kafka import Producer  # noqa: E402
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition  # noqa: E402
 from kafka.errors import KafkaError  # noqa: E402
 
+from bench.databases import create_database, drop_database  # noqa: E402
 from bench.receiver import tree_cpu_seconds  # noqa: E402
 from core.events import (  # noqa: E402
     TOPIC_DELIVERY_RECEIPTS,
@@ -299,11 +299,7 @@ def main() -> int:
     args = parser.parse_args()
     counts = mix(args.events)
     work = Path(tempfile.mkdtemp(prefix="smshooks-backlog-"))
-    name = f"smshooks_bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    database_url = create_database(PG_ADMIN_URL)
     broker = LocalBroker(free_port(), heap="512m", quick_start=False).start(work / "kafka.log")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMSHOOKS_", "PROMETHEUS_"))}
     env.update({"SMSHOOKS_KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap_servers, "SMSHOOKS_DATABASE_URL": database_url,
@@ -341,9 +337,7 @@ def main() -> int:
             receiver_rps = receiver_rate(broker, work, args.receiver_seconds)
     finally:
         broker.stop()
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(PG_ADMIN_URL, database_url)
     print(f"processors_backlog_rate={rate:.0f}")
     if receiver_rps:
         print(f"backlog_vs_receiver={rate / receiver_rps:.3f}")

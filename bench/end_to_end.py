@@ -16,7 +16,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,6 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 import sqlalchemy  # noqa: E402
 
+from bench.databases import create_database, drop_database  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from smshooks.broker import LocalBroker, free_port  # noqa: E402
 from tests.reliability.load import Load  # noqa: E402
@@ -82,11 +82,7 @@ def main() -> int:
     args = parser.parse_args()
     count = int(args.rate * args.seconds)
     work = Path(tempfile.mkdtemp(prefix="smshooks-e2e-"))
-    name = f"smshooks_bench_{uuid.uuid4().hex[:10]}"
-    admin = sqlalchemy.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    database_url = create_database(PG_ADMIN_URL)
     broker = LocalBroker(free_port(), heap="512m", quick_start=False).start(work / "kafka.log")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -142,9 +138,7 @@ def main() -> int:
                 pass
         broker.stop()
         engine.dispose()
-        with admin.connect() as connection:
-            connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+        drop_database(PG_ADMIN_URL, database_url)
     accepted = [a for a in answers if a.status == 200]
     latencies = [(seen[f"e2e-{a.index}"] - a.ended) * 1000 for a in accepted if f"e2e-{a.index}" in seen]
     span = max(a.ended for a in answers) - min(a.started for a in answers)

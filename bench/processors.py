@@ -23,17 +23,17 @@ import random
 import sys
 import threading
 import time
-import uuid
 from collections import namedtuple
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 # This file is named like the package it measures: keep its folder off the path so `processors` is the package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import psycopg  # noqa: E402
-import sqlalchemy  # noqa: E402
 
+from bench.databases import create_database, drop_database  # noqa: E402
 from core.events import DeliveryReceipt, Envelope  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from processors.clients import KafkaClients  # noqa: E402
@@ -51,22 +51,6 @@ NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 def message_id(n: int) -> str:
     return f"sm{n:010x}"
-
-
-def create_database(server: str) -> str:
-    name = f"smshooks_bench_{uuid.uuid4().hex[:8]}"
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return server.rsplit("/", 1)[0] + f"/{name}"
-
-
-def drop_database(server: str, url: str) -> None:
-    admin = sqlalchemy.create_engine(server, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def bulk_load(url: str, count: int) -> float:

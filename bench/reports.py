@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 import sqlalchemy  # noqa: E402
 
+from bench.databases import create_database, drop_database  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.reports.aggregates import rebuild  # noqa: E402
@@ -144,14 +145,6 @@ def timed(function, repeat: int) -> tuple[float, object]:
     return statistics.median(times), result
 
 
-def scratch_database(admin, pg_url: str) -> str:
-    """A new empty database; returns its URL."""
-    name = f"smshooks_bench_{uuid.uuid4().hex[:8]}"
-    with admin.connect() as connection:
-        connection.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
-    return pg_url.rsplit("/", 1)[0] + f"/{name}"
-
-
 def measure(url: str, rows: int, repeat: int, *, with_groupby: bool) -> tuple[float, float | None]:
     """Load `rows` messages, rebuild their aggregates, time the report (and the bare GROUP BY); seconds each."""
     upgrade(url)
@@ -203,19 +196,13 @@ def main() -> None:
         "SMSHOOKS_TEST_PG_URL", "postgresql+psycopg://postgres:postgres@127.0.0.1:5432/postgres"))
     args = parser.parse_args()
 
-    admin = sqlalchemy.create_engine(args.pg_url, isolation_level="AUTOCOMMIT")
     figures = {}
-    try:
-        for rows in (args.small_rows, args.rows):
-            url = scratch_database(admin, args.pg_url)
-            try:
-                figures[rows] = measure(url, rows, args.repeat, with_groupby=rows == args.rows)
-            finally:
-                with admin.connect() as connection:
-                    connection.execute(sqlalchemy.text(
-                        f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
-    finally:
-        admin.dispose()
+    for rows in (args.small_rows, args.rows):
+        url = create_database(args.pg_url)
+        try:
+            figures[rows] = measure(url, rows, args.repeat, with_groupby=rows == args.rows)
+        finally:
+            drop_database(args.pg_url, url)
     report_large, groupby_large = figures[args.rows]
     report_small, _ = figures[args.small_rows]
     print(f"report_1m_vs_100k={report_large / report_small:.2f}")

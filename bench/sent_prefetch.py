@@ -23,7 +23,7 @@ from receiver.vendors import canonical_message_id
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.processors import create_database, drop_database  # noqa: E402
+from bench.databases import create_database, drop_database  # noqa: E402
 from core.events import Envelope, SentMessage  # noqa: E402
 from core.settings import load_settings  # noqa: E402
 from processors.db import upgrade  # noqa: E402
