@@ -16,9 +16,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
-from processors.clients import KafkaClients
-from receiver.vendors import canonical_message_id
-
 # This folder holds a file named like the `processors` package: keep it off the path (see processors.py).
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -26,10 +23,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.databases import create_database, drop_database  # noqa: E402
 from core.events import Envelope, SentMessage  # noqa: E402
 from core.settings import load_settings  # noqa: E402
+from processors.clients import KafkaClients  # noqa: E402
 from processors.db import upgrade  # noqa: E402
 from processors.db.engine import make_engine, make_session_factory  # noqa: E402
 from processors.registry import PROCESSORS  # noqa: E402
 from processors.runtime import ProcessorLoop  # noqa: E402
+from receiver.vendors import canonical_message_id  # noqa: E402
 
 
 def batch_of_sends(start: int, size: int) -> list[tuple[object, Envelope]]:
