@@ -12,7 +12,7 @@ from processors.db.models import Click, MessagePart, Receipt, SentMessage
 from processors.db.uow import UnitOfWork
 from processors.domain import aggregates, statuses
 from processors.domain.money import currency_code, to_nanos
-from processors.domain.parked import ParkedIndex, keys_of, parked_for
+from processors.domain.parked import ParkedIndex, keys_of
 
 
 def locked(statement: Select) -> Select:
@@ -287,8 +287,7 @@ def rematch_receipts(uow: UnitOfWork, receipts: list[Receipt]) -> int:
 
 def rematch_all(uow: UnitOfWork, sent_messages: list[SentMessage]) -> int:
     """Apply the receipts parked for each of these stored sent messages, loaded for all of them at once."""
-    keys = keys_of(sent_messages)
-    uow.parked = ParkedIndex(keys, parked_for(uow, keys))
+    uow.parked = ParkedIndex.load(uow, keys_of(sent_messages))
     return sum(rematch_parked(uow, sent) for sent in sent_messages)
 
 

@@ -14,21 +14,35 @@ from processors.db.uow import CanonicalId, UnitOfWork
 Keys = dict[str, dict[str, set]]
 
 
+def match_keys(message_id: str, client_ref: str | None, batch_id: str | None, recipient: str | None) -> list[tuple]:
+    """The (kind, value) keys a parked receipt and a sent message can share: the id, the client reference, the
+    batch and recipient (the last two only when given)."""
+    keys: list[tuple] = [("message_id", message_id)]
+    if client_ref:
+        keys.append(("client_ref", client_ref))
+    if batch_id:
+        keys.append(("batch", (batch_id, recipient)))
+    return keys
+
+
+def _add(keys: Keys, vendor: str, found: list[tuple]) -> None:
+    """Add (kind, value) keys of a vendor."""
+    wanted = keys.setdefault(vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
+    for kind, value in found:
+        wanted[kind].add(value)
+
+
 def stored_keys(envelopes: list[Envelope], canonical_id: CanonicalId) -> Keys:
     """Per vendor, every key a receipt can match the batch's sent messages on: message id (and parts' ids), client
     reference, (batch id, recipient)."""
     keys: Keys = {}
     for envelope in envelopes:
         payload = envelope.payload
-        if not isinstance(payload, SentMessagePayload):
-            continue
-        vendor = keys.setdefault(payload.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
-        vendor["message_id"].add(canonical_id(payload.vendor, payload.message_id))
-        vendor["message_id"].update(canonical_id(payload.vendor, part) for part in payload.part_ids)
-        if payload.client_ref:
-            vendor["client_ref"].add(payload.client_ref)
-        if payload.batch_id:
-            vendor["batch"].add((payload.batch_id, digits_msisdn(payload.recipient)))
+        if isinstance(payload, SentMessagePayload):
+            vendor = payload.vendor
+            _add(keys, vendor, match_keys(canonical_id(vendor, payload.message_id), payload.client_ref,
+                                          payload.batch_id, digits_msisdn(payload.recipient)))
+            _add(keys, vendor, [("message_id", canonical_id(vendor, part)) for part in payload.part_ids])
     return keys
 
 
@@ -36,25 +50,21 @@ def keys_of(sent_messages: list[SentMessage]) -> Keys:
     """stored_keys of stored sent messages (their parts' ids aside: ParkedIndex leaves multipart ones to a query)."""
     keys: Keys = {}
     for sent in sent_messages:
-        vendor = keys.setdefault(sent.vendor, {"message_id": set(), "client_ref": set(), "batch": set()})
-        vendor["message_id"].add(sent.message_id)
-        if sent.client_ref:
-            vendor["client_ref"].add(sent.client_ref)
-        if sent.batch_id:
-            vendor["batch"].add((sent.batch_id, sent.recipient))
+        _add(keys, sent.vendor, match_keys(sent.message_id, sent.client_ref, sent.batch_id, sent.recipient))
     return keys
 
 
 def parked_for(uow: UnitOfWork, keys: Keys) -> list[Receipt]:
     """Receipts still parked under any of these keys, oldest first (one indexed query per kind of key and 500)."""
+    columns = {"message_id": Receipt.message_id, "client_ref": Receipt.client_ref}
     found: dict[int, Receipt] = {}
     for vendor, wanted in keys.items():
-        by_key = ((Receipt.message_id, wanted["message_id"]), (Receipt.client_ref, wanted["client_ref"]),
-                  (tuple_(Receipt.batch_id, Receipt.recipient), wanted["batch"]))
-        for column, values in by_key:
+        for kind, values in wanted.items():
             for chunk in in_chunks(values):
-                # a (batch, recipient) pair has no array form: those keep their IN list
-                key = column.in_(chunk) if wanted["batch"] is values else among(uow.session, column, chunk)
+                if kind == "batch":  # a (batch, recipient) pair has no array form: it keeps its IN list
+                    key = tuple_(Receipt.batch_id, Receipt.recipient).in_(chunk)
+                else:
+                    key = among(uow.session, columns[kind], chunk)
                 statement = select(Receipt).where(Receipt.parked, Receipt.vendor == vendor, key)
                 found.update((receipt.id, receipt) for receipt in uow.session.scalars(statement))
     return [found[receipt_id] for receipt_id in sorted(found)]
@@ -67,25 +77,19 @@ class ParkedIndex:
         self.keys = keys
         self.by_key: dict[tuple, list[Receipt]] = {}
         for receipt in receipts:
-            for key in ((receipt.vendor, "message_id", receipt.message_id),
-                        (receipt.vendor, "client_ref", receipt.client_ref),
-                        (receipt.vendor, "batch", (receipt.batch_id, receipt.recipient))):
-                self.by_key.setdefault(key, []).append(receipt)
+            for kind, value in match_keys(receipt.message_id, receipt.client_ref, receipt.batch_id, receipt.recipient):
+                self.by_key.setdefault((receipt.vendor, kind, value), []).append(receipt)
+
+    @classmethod
+    def load(cls, uow: UnitOfWork, keys: Keys) -> ParkedIndex:
+        """The receipts parked under these keys, read now and indexed."""
+        return cls(keys, parked_for(uow, keys))
 
     def receipts_for(self, sent: SentMessage) -> list[Receipt] | None:
         """The receipts loaded under any key of this sent message (some may have been applied since), or None when
         the batch's keys do not cover it (a multipart message's parts are registered in the database)."""
         wanted = self.keys.get(sent.vendor)
-        if wanted is None or sent.parts > 1 or sent.message_id not in wanted["message_id"]:
+        found = match_keys(sent.message_id, sent.client_ref, sent.batch_id, sent.recipient)
+        if wanted is None or sent.parts > 1 or any(value not in wanted[kind] for kind, value in found):
             return None
-        if sent.client_ref and sent.client_ref not in wanted["client_ref"]:
-            return None
-        if sent.batch_id and (sent.batch_id, sent.recipient) not in wanted["batch"]:
-            return None
-        found = list(self.by_key.get((sent.vendor, "message_id", sent.message_id), ()))
-        if sent.client_ref:
-            found += self.by_key.get((sent.vendor, "client_ref", sent.client_ref), ())
-        if sent.batch_id:
-            found += self.by_key.get((sent.vendor, "batch", (sent.batch_id, sent.recipient)), ())
-        return found
-
+        return [receipt for kind, value in found for receipt in self.by_key.get((sent.vendor, kind, value), ())]

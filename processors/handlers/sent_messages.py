@@ -94,6 +94,6 @@ def prefetch_sends(envelopes: list[Envelope], uow: UnitOfWork) -> None:
     prefetch_sent_messages(envelopes, uow)
     uow.reserve_ids(SentMessage, sum(sent is None for sent in uow.sent_messages.values()))
     keys = stored_keys(envelopes, uow.canonical_id)
-    uow.parked = ParkedIndex(keys, parked_for(uow, keys))
+    uow.parked = ParkedIndex.load(uow, keys)
     uow.waiting_clicks = set(clicks_waiting_for(uow, keys))
 
