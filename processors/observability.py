@@ -1,6 +1,6 @@
 """Processor operations: Prometheus metrics on their own port, per-batch JSON logs, lag and backlog gauges.
 
-The runtime calls three functions: `start_metrics_server` once per process, `record_batch` after each
+The runtime calls three functions: `serve_metrics` once per process, `record_batch` after each
 committed batch, and `refresh` on every loop turn (cheap: lag and database queries are throttled here).
 Metrics live in a registry of their own, so they are right per process even when PROMETHEUS_MULTIPROC_DIR
 is set for the receiver.
@@ -114,6 +114,16 @@ def start_metrics_server(port: int, address: str = "127.0.0.1", token: str = "",
         threading.Thread(target=server.serve_forever, name="metrics-server", daemon=True).start()
         _server_started = True
     return True
+
+
+def serve_metrics(settings: Any, registry: CollectorRegistry = REGISTRY) -> None:
+    """start_metrics_server on the configured port, address and token, with the processors' readiness checks; a
+    port already taken is logged and processing goes on without metrics."""
+    try:
+        start_metrics_server(settings.metrics_port, settings.metrics_bind, settings.metrics_token,
+                             processor_readiness(settings), registry=registry)
+    except OSError as error:
+        log.warning("metrics port %s unavailable (%s): processor metrics are not served", settings.metrics_port, error)
 
 
 class _ThreadingWSGIServer(ThreadingMixIn, WSGIServer):

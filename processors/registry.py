@@ -81,11 +81,7 @@ def run_processors(
         raise ValueError(f"unknown processors {unknown}; known: {sorted(PROCESSORS)}")
     results: dict[str, Stats] = {}
     failures: list[BaseException] = []
-    try:
-        observability.start_metrics_server(settings.metrics_port, settings.metrics_bind, settings.metrics_token,
-                                           observability.processor_readiness(settings))
-    except OSError as error:
-        log.warning("metrics port %s unavailable (%s): processor metrics are not served", settings.metrics_port, error)
+    observability.serve_metrics(settings)
 
     def _target(name: str) -> None:
         try:

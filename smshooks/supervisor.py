@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections import Counter
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -43,15 +44,14 @@ def supervise(names: list[str], settings: Settings, stop_flag: threading.Event) 
            SUPERVISOR_PID: str(os.getpid())}
     registry = CollectorRegistry()
     MultiProcessCollector(registry, path=metrics_dir)
-    try:
-        observability.start_metrics_server(settings.metrics_port, settings.metrics_bind, settings.metrics_token,
-                                           observability.processor_readiness(settings), registry=registry)
-    except OSError as error:
-        log.warning("metrics port %s unavailable (%s): processor metrics are not served", settings.metrics_port, error)
+    observability.serve_metrics(settings, registry)
     # a processor named twice runs twice: both children join its group and share its partitions
-    children = {f"{name} ({index + 1} of {names.count(name)})" if names.count(name) > 1 else name:
-                subprocess.Popen([sys.executable, "-m", "smshooks", "process", name], env=env)
-                for index, name in _numbered(names)}
+    children: dict[str, subprocess.Popen] = {}
+    started: Counter[str] = Counter()
+    for name in names:
+        started[name] += 1
+        label = name if names.count(name) == 1 else f"{name} ({started[name]} of {names.count(name)})"
+        children[label] = subprocess.Popen([sys.executable, "-m", "smshooks", "process", name], env=env)
     failed = None
     try:
         while failed is None and not stop_flag.is_set():
@@ -65,11 +65,6 @@ def supervise(names: list[str], settings: Settings, stop_flag: threading.Event) 
     if failed is not None or any(codes.values()):
         return 1
     return 0
-
-
-def _numbered(names: list[str]) -> list[tuple[int, str]]:
-    """Each name with how many times it came before (0 for its first child)."""
-    return [(names[:position].count(name), name) for position, name in enumerate(names)]
 
 
 def stop_all(children: dict[str, subprocess.Popen]) -> dict[str, int]:
