@@ -15,14 +15,13 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from kafka import KafkaProducer
 
-from core.events import Envelope, topic_name
 from processors.db import upgrade
 from smshooks.broker import free_port
 from tests.conftest import git_root
 from tests.ops.conftest import value, wait_until
-from tests.processors.factories import click, inbound, receipt, sent
+from tests.processors import factories
+from tests.processors.factories import click, inbound, receipt, sent, settings_for
 from tests.reliability.conftest import children
 
 NAMES = ("sent-messages", "reconciliation", "opt-outs", "clicks")
@@ -71,21 +70,16 @@ def handled_by_each(port: int) -> bool:
                for name in NAMES)
 
 
-def publish(bootstrap: str, prefix: str, payloads) -> None:
-    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
-    for payload in payloads:
-        envelope = Envelope.wrap(payload)
-        producer.send(topic_name(prefix, envelope.topic), envelope.value(), envelope.key.encode(),
-                      headers=envelope.headers())
-    producer.flush(30)
-    producer.close()
+def publish(broker, prefix: str, payloads) -> None:
+    """factories.publish to this test's topics (the settings' database is not used)."""
+    factories.publish(settings_for(broker.bootstrap_servers, prefix, "sqlite://"), payloads)
 
 
 def test_one_child_per_processor_all_events_processed_metrics_served_and_sigterm_stops_all(stack, broker,
                                                                                            topic_prefix):
     process, port, log = stack
     members = wait_until(lambda: len(children(process.pid)) == 4 and children(process.pid), 30, "4 children")
-    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "p1"), receipt("sinch", "P1", "delivered"),
+    publish(broker, topic_prefix, [sent("sinch", "p1"), receipt("sinch", "P1", "delivered"),
                                                       inbound("STOP"), click("sinch", "P1")])
 
     wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
@@ -106,7 +100,7 @@ def test_a_child_that_dies_stops_the_others_and_the_supervisor_exits_1(stack):
 def test_a_killed_supervisor_takes_its_children_with_it(stack, broker, topic_prefix):
     process, port, log = stack
     members = wait_until(lambda: len(children(process.pid)) == 4 and children(process.pid), 30, "4 children")
-    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", "k1"), receipt("sinch", "K1", "delivered"),
+    publish(broker, topic_prefix, [sent("sinch", "k1"), receipt("sinch", "K1", "delivered"),
                                                       inbound("STOP"), click("sinch", "K1")])
     # every child is past its start-up (where it ties itself to the supervisor) once it has handled an event
     wait_until(lambda: handled_by_each(port), 60, f"every processor to handle its event (see {log})")
@@ -125,7 +119,7 @@ def test_instances_start_more_members_of_a_processor(stack, broker, topic_prefix
     members = wait_until(lambda: len(children(process.pid)) == 5 and children(process.pid), 30, "5 children")
     names = sorted(command_of(pid)[-1] for pid in members)
     assert names == ["clicks", "opt-outs", "reconciliation", "sent-messages", "sent-messages"]
-    publish(broker.bootstrap_servers, topic_prefix, [sent("sinch", f"i{n}") for n in range(20)])
+    publish(broker, topic_prefix, [sent("sinch", f"i{n}") for n in range(20)])
     wait_until(lambda: value(metrics(port), "smshooks_processor_events_total", processor="sent-messages",
                              outcome="handled") == 20, 60, f"the sends handled once between the members (see {log})")
     process.send_signal(signal.SIGTERM)
